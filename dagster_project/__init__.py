@@ -1,0 +1,1 @@
+"""shardsmith dagster_project."""

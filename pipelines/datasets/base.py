@@ -1,0 +1,99 @@
+"""The dataset interface and ``build_shard``: one input shard in, one committed output shard out."""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from abc import ABC, abstractmethod
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import pyarrow as pa
+from pydantic import BaseModel, ConfigDict
+
+from pipelines.schema import InputSample, Outcome
+from pipelines.sources.base import Source, SourceShard
+from pipelines.store.layout import DatasetDir, dumps
+from pipelines.store.writer import ShardStats, ShardWriter
+from pipelines.version import code_version
+
+
+class DatasetConfig(BaseModel):
+    """Base of every dataset's typed config; unknown keys are an error, and a config never changes once built."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Dataset(ABC):
+    """A dataset turns a stream of input samples into outcomes (written, rejected, failed), in input order.
+
+    Subclasses set ``name``, ``Config`` and ``fields`` (the manifest columns beyond key/source_key/status/reason/detail),
+    load models in ``setup`` (once per worker) and implement ``process``."""
+
+    name: ClassVar[str]
+    Config: ClassVar[type[DatasetConfig]]
+    fields: ClassVar[pa.Schema]
+
+    def __init__(self, config: DatasetConfig, profile: str = "tiny") -> None:
+        self.config, self.profile = config, profile
+
+    def setup(self) -> None:
+        """Load models; called once per worker process before the first shard."""
+
+    def models(self) -> dict[str, str]:
+        """Role -> model id of every model that made the records (random test models say so in the id)."""
+        return {}
+
+    @abstractmethod
+    def process(self, samples: Iterable[InputSample]) -> Iterator[Outcome]:
+        """Yield every outcome for the samples, in input order; each input key appears in at least one outcome."""
+
+    def config_sha256(self) -> str:
+        return hashlib.sha256(dumps({"dataset": self.name, "profile": self.profile, "config": self.config.model_dump(mode="json")})).hexdigest()
+
+    def run_info(self, source_uri: str) -> dict[str, Any]:
+        """What run.json holds: the resolved config, model ids and checksums, code version."""
+        return {"dataset": self.name, "profile": self.profile, "config": self.config.model_dump(mode="json"),
+                "config_sha256": self.config_sha256(), "models": self.models(), "code_version": code_version(),
+                "source": source_uri}
+
+
+@dataclass(frozen=True)
+class ShardResult:
+    shard: str
+    skipped: bool
+    stats: dict[str, Any]
+
+
+class _Counted:
+    """Counts the samples a source yields while passing them through."""
+
+    def __init__(self, samples: Iterable[InputSample]) -> None:
+        self._samples, self.count = samples, 0
+
+    def __iter__(self) -> Iterator[InputSample]:
+        for sample in self._samples:
+            self.count += 1
+            yield sample
+
+
+def build_shard(dataset: Dataset, source: Source, shard: SourceShard, out: DatasetDir) -> ShardResult:
+    """Build output shard ``shard.shard`` from the input shard, unless its stats file (the commit marker) exists already.
+
+    A bad sample is recorded in the manifest; anything else (storage, model, OOM) raises and nothing is committed."""
+    if out.is_done(shard.shard):
+        return ShardResult(shard.shard, True, out.read_stats(shard.shard))
+    out.remove_stale_tmp(shard.shard)
+    start = time.perf_counter()
+    inputs = _Counted(source.samples(shard))
+    with ShardWriter(out, shard.shard, dataset.fields) as writer:
+        for outcome in dataset.process(inputs):
+            writer.add(outcome)
+        elapsed = time.perf_counter() - start
+        stats: ShardStats = writer.commit(
+            dataset=dataset.name, inputs=inputs.count, models=dataset.models(), config_sha256=dataset.config_sha256(),
+            code_version=code_version(), source=shard.url,
+            timings_s={"total": round(elapsed, 4), "per_sample": round(elapsed / max(inputs.count, 1), 6)},
+        )
+    return ShardResult(shard.shard, False, stats.to_dict())

@@ -1,0 +1,77 @@
+"""The sample schema: what one input sample becomes (written, rejected or failed), and the key rules."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+Status = Literal["ok", "rejected", "failed"]
+STATUSES: tuple[Status, ...] = ("ok", "rejected", "failed")
+
+_KEY_UNSAFE = re.compile(r"[^A-Za-z0-9_-]")
+
+# Columns every manifest (parquet) has, whatever the dataset; datasets add their own after these.
+BASE_COLUMNS = ("key", "source_key", "status", "reason", "detail")
+
+
+def safe_key(source_key: str) -> str:
+    """A WebDataset-safe key that keeps the source key readable: no dots, no slashes, only [A-Za-z0-9_-]."""
+    key = _KEY_UNSAFE.sub("_", source_key.strip())
+    if not key:
+        raise ValueError(f"cannot make a key from {source_key!r}")
+    return key
+
+
+@dataclass(frozen=True)
+class InputSample:
+    """One sample as a source yields it: raw bytes by extension (``{"jpg": b"...", "txt": b"..."}``), nothing decoded."""
+
+    source_key: str
+    files: dict[str, bytes]
+    url: str = ""
+
+    @property
+    def key(self) -> str:
+        return safe_key(self.source_key)
+
+
+@dataclass(frozen=True)
+class Written:
+    """A sample that goes into the tar: ``files`` by extension (``jpg``, ``json``, extras) and its manifest fields."""
+
+    key: str
+    source_key: str
+    files: dict[str, bytes]
+    fields: dict[str, Any] = field(default_factory=dict)
+    status: Status = field(default="ok", init=False)
+    reason: str | None = field(default=None, init=False)
+    detail: str = field(default="", init=False)
+
+
+@dataclass(frozen=True)
+class Rejected:
+    """A sample a quality filter removed; ``reason`` is the filter's name."""
+
+    key: str
+    source_key: str
+    reason: str
+    detail: str = ""
+    fields: dict[str, Any] = field(default_factory=dict)
+    status: Status = field(default="rejected", init=False)
+
+
+@dataclass(frozen=True)
+class Failed:
+    """A bad input (truncated, not an image, too large, empty caption...); ``reason`` is a stable snake_case code."""
+
+    key: str
+    source_key: str
+    reason: str
+    detail: str = ""
+    fields: dict[str, Any] = field(default_factory=dict)
+    status: Status = field(default="failed", init=False)
+
+
+Outcome = Written | Rejected | Failed
+
