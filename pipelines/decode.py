@@ -89,12 +89,12 @@ def _open_image(data: bytes, config: DecodeConfig) -> tuple[Image.Image, tuple[i
         warnings.simplefilter("ignore", Image.DecompressionBombWarning)
         try:
             img = Image.open(io.BytesIO(data))
-        except UnidentifiedImageError as e:
-            return _Bad("not_an_image", str(e))
+        except UnidentifiedImageError:
+            return _Bad("not_an_image", f"no image format recognises the bytes (they start {data[:24]!r})")
         except Image.DecompressionBombError as e:
             return _Bad("too_large", str(e))
         except _DECODE_ERRORS as e:
-            return _Bad("corrupt_image", f"{type(e).__name__}: {e}")
+            return _classify(e)
         w, h = img.size
         if w * h > config.max_pixels:
             return _Bad("too_large", f"{w}x{h} = {w * h} pixels > {config.max_pixels}")
@@ -102,13 +102,17 @@ def _open_image(data: bytes, config: DecodeConfig) -> tuple[Image.Image, tuple[i
         try:
             img.load()
         except _DECODE_ERRORS as e:
-            reason = "truncated" if "truncated" in str(e) or isinstance(e, EOFError) else "corrupt_image"
-            return _Bad(reason, f"{type(e).__name__}: {e}")
+            return _classify(e)
         try:
             img = ImageOps.exif_transpose(img)
         except _DECODE_ERRORS as e:
             return _Bad("bad_exif", f"{type(e).__name__}: {e}")
     return to_rgb(img), (w, h), fmt
+
+
+def _classify(e: Exception) -> _Bad:
+    truncated = "truncated" in str(e).lower() or isinstance(e, EOFError)
+    return _Bad("truncated" if truncated else "corrupt_image", f"{type(e).__name__}: {e}")
 
 
 def to_rgb(img: Image.Image) -> Image.Image:

@@ -90,7 +90,8 @@ def _write_sizes(_: list[str], spec: BuildSpec) -> None:
 def pipeline_options(config: RunnerConfig) -> PipelineOptions:
     if config.runner == "DirectRunner":
         raise ValueError("use FnApiRunner: the bare DirectRunner downloads the Prism binary first and hangs offline")
-    args = list(config.options)
+    # Beam's SDK workers log every channel at INFO; keep them to warnings unless the caller asks otherwise.
+    args = ["--default_sdk_harness_log_level=WARNING", *config.options]
     if config.runner == "FnApiRunner" and config.workers > 1:
         args += ["--direct_running_mode=multi_processing", f"--direct_num_workers={config.workers}"]
     elif config.runner != "FnApiRunner":

@@ -14,6 +14,7 @@ from PIL import Image
 from pipelines.datasets.base import Dataset, DatasetConfig
 from pipelines.datasets.registry import register
 from pipelines.decode import DecodeConfig, Decoded, decode_sample
+from pipelines.geometry import scale_geometry
 from pipelines.schema import Failed, InputSample, Outcome, Rejected, Written
 
 
@@ -84,6 +85,14 @@ class Ingest(Dataset):
         record = {"key": d.key, "source_key": d.sample.source_key, "width": image.width, "height": image.height,
                   "caption": d.caption, "sha256": digest, "duplicate_of": fields.get("duplicate_of"),
                   "orig": {"width": d.orig_size[0], "height": d.orig_size[1], "format": d.orig_format},
-                  "source": d.meta, "models": self.models()}
+                  "source": _source_meta(d, image), "models": self.models()}
         files = {"jpg": jpg, "txt": d.caption.encode("utf-8"), "json": json.dumps(record, sort_keys=True, ensure_ascii=False).encode()}
         return Written(d.key, d.sample.source_key, files, fields)
+
+
+def _source_meta(d: Decoded, stored: Image.Image) -> dict:
+    """The source's json, its geometry (e.g. ground-truth text polygons) scaled to the stored image's pixels."""
+    upright = d.image.size
+    if stored.size == upright:
+        return d.meta
+    return scale_geometry(d.meta, stored.width / upright[0], stored.height / upright[1])

@@ -40,11 +40,24 @@ class TarSink:
         self._tar.close()
 
 
+class _CountingReader:
+    def __init__(self, raw: IO[bytes]) -> None:
+        self._raw, self.size = raw, 0
+
+    def read(self, n: int = -1) -> bytes:
+        data = self._raw.read(n)
+        self.size += len(data)
+        return data
+
+
 def iter_tar_samples(fileobj: IO[bytes]):
-    """Yield ``(key, {ext: bytes})`` from a WebDataset tar, grouping consecutive members by key (text before the first dot)."""
+    """Yield ``(key, {ext: bytes})`` from a WebDataset tar, grouping consecutive members by key (text before the first dot).
+
+    Raises ``tarfile.ReadError`` on a truncated tar (a member shorter than its header says, or a size that is not whole blocks)."""
+    reader = _CountingReader(fileobj)
     key: str | None = None
     files: dict[str, bytes] = {}
-    with tarfile.open(fileobj=fileobj, mode="r|*") as tar:
+    with tarfile.open(fileobj=reader, mode="r|*") as tar:
         for member in tar:
             if not member.isfile():
                 continue
@@ -55,10 +68,16 @@ def iter_tar_samples(fileobj: IO[bytes]):
             stem, ext = base.split(".", 1)
             member_key = prefix + stem
             data = tar.extractfile(member).read()
+            if len(data) != member.size:
+                raise tarfile.ReadError(f"{member.name}: {len(data)} of {member.size} bytes (the tar is truncated)")
             if member_key != key and key is not None:
                 yield key, files
                 files = {}
             key = member_key
             files[ext] = data
+        while reader.read(1 << 20):
+            pass
+    if reader.size % tarfile.BLOCKSIZE:
+        raise tarfile.ReadError(f"{reader.size} bytes is not a whole number of tar blocks (the tar is truncated)")
     if key is not None:
         yield key, files

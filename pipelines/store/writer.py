@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
 from collections import Counter
@@ -127,9 +128,13 @@ class ShardWriter:
         )
 
     def _abort(self) -> None:
+        """Clean up after an error that is already propagating; errors while closing would only mask it."""
         raw = getattr(self, "_raw", None)
         if raw is not None and not raw.closed:
-            raw.close()
+            with contextlib.suppress(OSError, ValueError):
+                self._sink.close()
+            with contextlib.suppress(OSError, ValueError):
+                raw.close()
         for tmp in self._tmp.values():
             if self.out.fs.exists(tmp):
                 self.out.fs.rm(tmp)

@@ -1,0 +1,46 @@
+# shardsmith: `make demo` and `make test` do all the set-up on a fresh machine.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+PYTEST_ARGS ?=
+
+.PHONY: install demo test test-all test-gpu lint format bench ui clean
+
+# torch first: `torch==2.13.0` takes the local CPU wheel; installed later by a resolver, pip would fetch CUDA builds.
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q torch==2.13.0
+	$(PY) -m pip install -q -e '.[dev]'
+	$(PY) -m pip check
+	touch $(STAMP)
+
+install: $(STAMP)
+
+demo: install
+	$(PY) -m dagster_project.demo
+
+test: install
+	$(PY) -m pytest -m "not gpu" $(PYTEST_ARGS)
+
+test-gpu: install
+	$(PY) -m pytest -m gpu $(PYTEST_ARGS)
+
+lint: install
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+format: install
+	$(VENV)/bin/ruff check --fix .
+	$(VENV)/bin/ruff format .
+
+bench: install
+	$(PY) -m benchmarks.run
+
+# The Dagster UI on 127.0.0.1:3000, with the demo's instance (runs, partitions) and the project's dagster.yaml.
+ui: install
+	mkdir -p .dagster_home && [ -f .dagster_home/dagster.yaml ] || cp dagster_project/dagster.yaml .dagster_home/
+	DAGSTER_HOME=$(CURDIR)/.dagster_home $(VENV)/bin/dagster dev -h 127.0.0.1 -p $${PORT:-3000} -m dagster_project.definitions
+
+clean:
+	rm -rf demo_out .dagster_home .pytest_cache benchmarks/results/*.tmp

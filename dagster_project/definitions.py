@@ -1,0 +1,17 @@
+"""The composition root: assets, checks, jobs, sensors and resources configured from the environment."""
+
+from dagster import AssetSelection, Definitions, define_asset_job
+
+from assets.ingest import ingest
+from assets.partitions import source_shards
+from assets.resources import resources_from_env
+from dagster_project.sensors import source_shards_sensor
+
+all_assets_job = define_asset_job("all_assets", selection=AssetSelection.all(), partitions_def=source_shards)
+
+defs = Definitions(
+    assets=[ingest],
+    jobs=[all_assets_job],
+    sensors=[source_shards_sensor],
+    resources=resources_from_env(),
+)

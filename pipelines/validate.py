@@ -1,0 +1,178 @@
+"""``shardsmith validate``: an independent check of a dataset directory against the data contract."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+
+import pyarrow.parquet as pq
+from PIL import Image
+
+from pipelines.geometry import check_shape, shapes
+from pipelines.schema import BASE_COLUMNS, STATUSES
+from pipelines.store.fs import is_tmp
+from pipelines.store.layout import STATS_SUFFIX, DatasetDir
+from pipelines.store.tarfmt import iter_tar_samples
+
+
+@dataclass
+class Report:
+    shards: int = 0
+    samples: int = 0
+    errors: list[tuple[str, str]] = field(default_factory=list)  # (shard or "-", message)
+    warnings: list[tuple[str, str]] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"ok": self.ok, "shards": self.shards, "samples": self.samples,
+                "errors": [{"shard": s, "message": m} for s, m in self.errors],
+                "warnings": [{"shard": s, "message": m} for s, m in self.warnings]}
+
+
+class _HashingReader:
+    def __init__(self, raw) -> None:
+        self._raw, self.sha = raw, hashlib.sha256()
+
+    def read(self, n: int = -1) -> bytes:
+        data = self._raw.read(n)
+        self.sha.update(data)
+        return data
+
+
+def validate_dataset(url: str, deep: bool = True, workers: int = 8, only: list[str] | None = None) -> Report:
+    """Check every shard of ``url`` (or the shards in ``only``, plus the dataset files). ``deep`` also reads every tar:
+    keys, json, image sizes, geometry, checksums."""
+    d = DatasetDir(url)
+    report = Report()
+    names = d.names()
+    if not names:
+        report.errors.append(("-", f"{url} is missing or empty"))
+        return report
+    shards = _shard_names(names, report)
+    if only is not None:
+        missing = sorted(set(only) - set(shards))
+        report.errors += [(s, "not built (no committed shard)") for s in missing]
+    checked = [s for s in shards if only is None or s in set(only)]
+    report.shards = len(checked)
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        results = dict(zip(checked, pool.map(lambda s: _check_shard(d, s, deep), checked), strict=True))
+    for shard, (errors, warnings, ok_count) in results.items():
+        report.errors += [(shard, e) for e in errors]
+        report.warnings += [(shard, w) for w in warnings]
+        report.samples += ok_count
+    _check_dataset_files(d, names, report)
+    return report
+
+
+def _shard_names(names: list[str], report: Report) -> list[str]:
+    visible = [n for n in names if not n.startswith(".")]
+    tars = {n[:-4] for n in visible if n.endswith(".tar")}
+    parquets = {n[:-8] for n in visible if n.endswith(".parquet")}
+    stats = {n[: -len(STATS_SUFFIX)] for n in visible if n.endswith(STATS_SUFFIX)}
+    for shard in sorted((tars | parquets) - stats):
+        report.errors.append((shard, "not committed: tar or parquet without _stats.json (an interrupted build; rerun it)"))
+    for shard in sorted(stats - tars):
+        report.errors.append((shard, "_stats.json without its tar"))
+    for shard in sorted(stats - parquets):
+        report.errors.append((shard, "_stats.json without its parquet"))
+    for name in names:
+        if is_tmp(name):
+            report.warnings.append(("-", f"leftover temporary file {name} (a killed attempt; harmless, removed on rebuild)"))
+    return sorted(stats & tars & parquets)
+
+
+def _check_shard(d: DatasetDir, shard: str, deep: bool) -> tuple[list[str], list[str], int]:
+    errors: list[str] = []
+    stats = d.read_stats(shard)
+    with d.fs.open(d.parquet(shard), "rb") as f:
+        raw = f.read()
+    table = pq.read_table(io.BytesIO(raw))
+    rows = table.to_pylist()
+    missing = [c for c in BASE_COLUMNS if c not in table.column_names]
+    if missing:
+        return [f"parquet lacks columns {missing}"], [], 0
+    errors += _check_rows(rows, stats)
+    if stats.get("files", {}).get("parquet", {}).get("sha256") not in (None, hashlib.sha256(raw).hexdigest()):
+        errors.append("parquet checksum differs from _stats.json")
+    ok_keys = [r["key"] for r in rows if r["status"] == "ok"]
+    if deep:
+        errors += _check_tar(d, shard, ok_keys, stats)
+    return errors, [], len(ok_keys)
+
+
+def _check_rows(rows: list[dict[str, Any]], stats: dict[str, Any]) -> list[str]:
+    errors = []
+    counts = {s: sum(r["status"] == s for r in rows) for s in STATUSES}
+    if any(r["status"] not in STATUSES for r in rows):
+        errors.append(f"unknown status values {sorted({r['status'] for r in rows} - set(STATUSES))}")
+    if counts != {s: stats["counts"].get(s, 0) for s in STATUSES}:
+        errors.append(f"parquet counts {counts} != _stats.json counts {stats['counts']}")
+    if sum(counts.values()) != stats["rows"]:
+        errors.append(f"ok + rejected + failed = {sum(counts.values())} != rows {stats['rows']}")
+    inputs = len({r["source_key"] for r in rows})
+    if inputs != stats["inputs"]:
+        errors.append(f"rows name {inputs} input samples, _stats.json says {stats['inputs']} (an input was lost)")
+    if any(r["status"] != "ok" and not r["reason"] for r in rows):
+        errors.append("a rejected or failed row has no reason")
+    keys = [r["key"] for r in rows]
+    if any("." in k or "/" in k for k in keys):
+        errors.append(f"keys with dots or slashes: {[k for k in keys if '.' in k or '/' in k][:5]}")
+    ok_keys = [r["key"] for r in rows if r["status"] == "ok"]
+    if len(set(ok_keys)) != len(ok_keys):
+        errors.append("duplicate keys among ok rows")
+    return errors
+
+
+def _check_tar(d: DatasetDir, shard: str, ok_keys: list[str], stats: dict[str, Any]) -> list[str]:
+    errors, tar_keys = [], []
+    with d.fs.open(d.tar(shard), "rb") as f:
+        reader = _HashingReader(f)
+        for key, files in iter_tar_samples(reader):
+            tar_keys.append(key)
+            errors += [f"{key}: {e}" for e in _check_sample(files)]
+        while reader.read(1 << 20):
+            pass
+    if tar_keys != ok_keys:
+        errors.append(f"tar keys ({len(tar_keys)}) != ok rows ({len(ok_keys)}) or in another order")
+    if stats.get("files", {}).get("tar", {}).get("sha256") not in (None, reader.sha.hexdigest()):
+        errors.append("tar checksum differs from _stats.json")
+    return errors[:50]
+
+
+def _check_sample(files: dict[str, bytes]) -> list[str]:
+    image_ext = next((e for e in ("jpg", "png", "webp") if e in files), None)
+    if image_ext is None or "json" not in files:
+        return [f"sample has {sorted(files)}; needs an image and a json"]
+    try:
+        record = json.loads(files["json"])
+        size = Image.open(io.BytesIO(files[image_ext])).size
+    except (json.JSONDecodeError, OSError) as e:
+        return [f"unreadable: {e}"]
+    if (record.get("width"), record.get("height")) != size:
+        return [f"json says {record.get('width')}x{record.get('height')}, image is {size[0]}x{size[1]}"]
+    if "models" not in record:
+        return ["json has no 'models'"]
+    return [p for p in (check_shape(s, size[0], size[1]) for s in shapes(record)) if p]
+
+
+def _check_dataset_files(d: DatasetDir, names: list[str], report: Report) -> None:
+    """sizes.json must list every committed shard with its ok count (from its stats, checked against its parquet above)."""
+    sizes = {f"{s}.tar": int(d.read_stats(s)["counts"]["ok"]) for s in d.done_shards()}
+    if "sizes.json" not in names:
+        report.errors.append(("-", "sizes.json is missing"))
+    elif d.read_json("sizes.json") != sizes:
+        report.errors.append(("-", "sizes.json does not match the ok counts of the committed shards"))
+    if "run.json" not in names:
+        report.errors.append(("-", "run.json is missing"))
+        return
+    run_sha = d.read_json("run.json").get("config_sha256")
+    for shard in sizes:
+        if d.read_stats(shard[:-4]).get("config_sha256") != run_sha:
+            report.warnings.append((shard[:-4], "built with another config than run.json records"))
