@@ -1,16 +1,19 @@
 """The composition root: assets, checks, jobs, sensors and resources configured from the environment."""
 
-from dagster import AssetSelection, Definitions, define_asset_job
+from dagster import AssetSelection, Definitions, define_asset_job, load_assets_from_package_module
 
-from assets.ingest import ingest
+import assets
 from assets.partitions import source_shards
 from assets.resources import resources_from_env
 from dagster_project.sensors import source_shards_sensor
 
+# Every asset module under assets/ (one per asset group) is picked up; their checks come with them.
+all_assets = load_assets_from_package_module(assets)
+
 all_assets_job = define_asset_job("all_assets", selection=AssetSelection.all(), partitions_def=source_shards)
 
 defs = Definitions(
-    assets=[ingest],
+    assets=all_assets,
     jobs=[all_assets_job],
     sensors=[source_shards_sensor],
     resources=resources_from_env(),

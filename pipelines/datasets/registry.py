@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import importlib
+import pkgutil
 from typing import Any
 
 from pipelines.datasets.base import Dataset
@@ -17,7 +19,12 @@ def register(cls: type[Dataset]) -> type[Dataset]:
 
 
 def _load_builtin() -> None:
-    import pipelines.datasets.ingest  # noqa: F401
+    """Import every module of this package once: each dataset module registers itself with ``@register``."""
+    import pipelines.datasets as package
+
+    for info in pkgutil.iter_modules(package.__path__):
+        if info.name not in ("base", "registry"):
+            importlib.import_module(f"pipelines.datasets.{info.name}")
 
 
 def dataset_names() -> list[str]:

@@ -1,0 +1,1 @@
+"""shardsmith benchmarks: `make bench` runs them and writes figures to benchmarks/results/."""
