@@ -5,7 +5,7 @@ from __future__ import annotations
 import importlib
 import sys
 
-BENCHMARKS = ["benchmarks.ingest"]
+BENCHMARKS = ["benchmarks.ingest", "benchmarks.negatives"]
 
 
 def main() -> None:

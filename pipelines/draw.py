@@ -31,19 +31,20 @@ def draw_record(image: Image.Image, record: dict[str, Any]) -> Image.Image:
     """A copy of ``image`` with every shape of ``record`` drawn on it: masks as tinted overlays, then outlines and labels."""
     out = image.convert("RGB").copy()
     found = list(shapes(record))
+    owners: dict[str, int] = {}  # shapes of one object (entities[2].box, entities[2].mask) share its colour
+    colors = {s.path: PALETTE[owners.setdefault(s.path.rsplit(".", 1)[0], len(owners)) % len(PALETTE)] for s in found}
     masks = [s for s in found if s.kind == "mask"]
     if masks:
         arr = np.asarray(out, dtype=np.float32)
-        for i, s in enumerate(masks):
+        for s in masks:
             m = decode_rle(s.value)
             if m.shape == arr.shape[:2]:
-                arr[m] = 0.5 * arr[m] + 0.5 * np.asarray(PALETTE[i % len(PALETTE)], dtype=np.float32)
+                arr[m] = 0.55 * arr[m] + 0.45 * np.asarray(colors[s.path], dtype=np.float32)
         out = Image.fromarray(arr.clip(0, 255).astype(np.uint8))
     draw = ImageDraw.Draw(out)
     small = font(max(11, out.width // 40))
-    outlines = [s for s in found if s.kind != "mask"]
-    for i, s in enumerate(outlines):
-        color = PALETTE[i % len(PALETTE)]
+    for s in (s for s in found if s.kind != "mask"):
+        color = colors[s.path]
         if s.kind == "box":
             draw.rectangle(s.value, outline=color, width=max(2, out.width // 200))
             anchor = (s.value[0], s.value[1])
@@ -82,8 +83,18 @@ def with_caption(image: Image.Image, caption: str, width: int | None = None) -> 
     return out
 
 
+def random_models(record: dict[str, Any]) -> list[str]:
+    """The model ids of a record that say they are randomly initialised test models."""
+    return sorted(str(v) for v in (record.get("models") or {}).values() if "random" in str(v))
+
+
 def render_sample(files: dict[str, bytes], record: dict[str, Any], caption: str | None = None) -> Image.Image:
     image = draw_record(load_image(files), record)
+    if random_models(record):
+        draw = ImageDraw.Draw(image)
+        note = "random-weight test models: geometry is not meaningful"
+        draw.rectangle([0, 0, image.width, 16], fill=(0, 0, 0))
+        draw.text((4, 1), note, fill=(255, 200, 0), font=font(12))
     text = caption if caption is not None else record.get("caption") or files.get("txt", b"").decode("utf-8", "replace")
     return with_caption(image, text) if text else image
 

@@ -1,0 +1,158 @@
+"""Negative records, the typed config, validity checking of candidates and the seeded choice of n negatives."""
+
+from __future__ import annotations
+
+import hashlib
+import random
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import get_args
+
+from pipelines.negatives.attributes import AttributeWord, find_attributes
+from pipelines.negatives.generate import GENERATORS, KINDS, Candidate, Edit, Kind
+from pipelines.negatives.parse import ParsedCaption, parse_caption, parse_captions
+from pipelines.negatives.validity import (
+    article_agrees,
+    count_agrees,
+    differs_only_in,
+    is_novel,
+    not_synonym,
+    stays_in_category,
+)
+from pipelines.negatives.vocab import Vocabulary, load_vocabulary
+
+NO_ATTRIBUTE_TO_SWAP = "no_attribute_to_swap"
+DEFAULT_KINDS: tuple[Kind, ...] = ("replace-att", "swap-att", "replace-count")
+
+
+@dataclass(frozen=True)
+class NegativesConfig:
+    """How many negatives per caption (`n`, all kinds together), which kinds, and the seed."""
+
+    n: int = 3
+    kinds: tuple[Kind, ...] = field(default=DEFAULT_KINDS)
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "kinds", tuple(self.kinds))
+        if self.n < 0:
+            raise ValueError(f"n must be >= 0, got {self.n}")
+        unknown = [k for k in self.kinds if k not in get_args(Kind)]
+        if unknown or not self.kinds or len(set(self.kinds)) != len(self.kinds):
+            raise ValueError(f"kinds must be distinct names from {KINDS}, got {self.kinds}")
+
+
+@dataclass(frozen=True)
+class Negative:
+    """A hard negative: `text == positive[:span[0]] + replacement + positive[span[1]:]`, `original == positive[span]`.
+
+    The span covers every edit (for swap-att both attributes and what lies between; articles and agreement
+    fixes included), in characters of the positive caption.
+    """
+
+    text: str
+    kind: str
+    span: tuple[int, int]
+    original: str
+    replacement: str
+
+
+def stable_seed(seed: int, caption: str) -> int:
+    """A 64-bit seed from (seed, caption) that is the same in every process (unlike `hash`)."""
+    digest = hashlib.sha256(f"{seed}\x1f{caption}".encode()).digest()
+    return int.from_bytes(digest[:8], "big")
+
+
+def apply_edits(text: str, edits: Sequence[Edit]) -> tuple[str, list[int]]:
+    """`text` with the (sorted, non-overlapping) edits applied, and where each edit starts in the result."""
+    parts: list[str] = []
+    starts: list[int] = []
+    cursor, shift = 0, 0
+    for edit in edits:
+        parts += [text[cursor : edit.start], edit.new]
+        starts.append(edit.start + shift)
+        shift += len(edit.new) - (edit.end - edit.start)
+        cursor = edit.end
+    return "".join(parts) + text[cursor:], starts
+
+
+def check_candidate(positive: str, candidate: Candidate, others: Iterable[str], vocab: Vocabulary) -> str | None:
+    """The first validity rule a candidate breaks, by name, or None when it is a valid negative."""
+    if any(a.end > b.start for a, b in zip(candidate.edits, candidate.edits[1:], strict=False)):
+        return "overlapping_edits"
+    text, starts = apply_edits(positive, candidate.edits)
+    if not is_novel(text, positive, others):
+        return "duplicate"
+    for edit, start in zip(candidate.edits, starts, strict=True):
+        if edit.role == "attribute" and edit.category is not None:
+            category = vocab.category(edit.category)
+            original, new = edit.old_key or positive[edit.start : edit.end], edit.new_key or edit.new
+            if not stays_in_category(original, new, category):
+                return "left_category"
+            if not not_synonym(original, new, category):
+                return "synonym"
+        if edit.role != "article" and not article_agrees(text, start):
+            return "article_disagrees"
+        if edit.role == "noun" and edit.count is not None and not count_agrees(edit.count, edit.new):
+            return "count_disagrees"
+    return None
+
+
+def to_negative(positive: str, candidate: Candidate) -> Negative:
+    """The `Negative` record of a checked candidate; its span covers all of the candidate's edits."""
+    text, _ = apply_edits(positive, candidate.edits)
+    start, end = candidate.edits[0].start, candidate.edits[-1].end
+    replacement = text[start : end + len(text) - len(positive)]
+    negative = Negative(text, candidate.kind, (start, end), positive[start:end], replacement)
+    if not differs_only_in(positive, text, negative.span, replacement):
+        raise AssertionError(f"edit bookkeeping broke on {positive!r}: {negative}")
+    return negative
+
+
+def _spread(candidates: list[Candidate]) -> list[Candidate]:
+    """Reorder (stably) so that each edited target is used once before any is used twice."""
+    seen: Counter[tuple[int, ...]] = Counter()
+    ranked = []
+    for position, candidate in enumerate(candidates):
+        ranked.append((seen[candidate.target], position, candidate))
+        seen[candidate.target] += 1
+    return [c for _, _, c in sorted(ranked, key=lambda r: r[:2])]
+
+
+def negatives_for(parsed: ParsedCaption, config: NegativesConfig, vocab: Vocabulary | None = None) -> list[Negative]:
+    """Up to `config.n` valid negatives, taking kinds in turn; deterministic for (config.seed, caption)."""
+    vocab = vocab or load_vocabulary()
+    rng = random.Random(stable_seed(config.seed, parsed.text))
+    pools: list[list[Candidate]] = []
+    hits = find_attributes(parsed, vocab)
+    for kind in config.kinds:
+        pool = GENERATORS[kind](parsed, vocab, hits)
+        rng.shuffle(pool)
+        pools.append(_spread(pool)[::-1])
+    chosen: list[Negative] = []
+    while len(chosen) < config.n and any(pools):
+        for pool in pools:
+            while pool and len(chosen) < config.n:
+                candidate = pool.pop()
+                if check_candidate(parsed.text, candidate, (n.text for n in chosen), vocab) is None:
+                    chosen.append(to_negative(parsed.text, candidate))
+                    break
+    return chosen
+
+
+def generate_negatives(caption: str, config: NegativesConfig) -> list[Negative]:
+    """Hard negatives for one caption; [] when nothing can be swapped (reason `NO_ATTRIBUTE_TO_SWAP`)."""
+    if not caption.strip():
+        return []
+    return negatives_for(parse_caption(caption), config)
+
+
+def generate_negatives_many(captions: Sequence[str], config: NegativesConfig) -> list[list[Negative]]:
+    """`generate_negatives` over many captions, parsing them in batches (faster than one at a time)."""
+    return [negatives_for(parsed, config) if parsed.text.strip() else [] for parsed in parse_captions(captions)]
+
+
+def attribute_words(caption: str) -> list[AttributeWord]:
+    """The attribute words of a caption (counts excluded) that replace-att and swap-att work on."""
+    return find_attributes(parse_caption(caption), load_vocabulary()) if caption.strip() else []

@@ -1,0 +1,254 @@
+"""Candidate edits for each negative kind: replace-att, swap-att, replace-count and replace-obj."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from itertools import combinations
+from typing import Literal
+
+from pipelines.negatives.attributes import AttributeWord, CountWord, find_counts
+from pipelines.negatives.inflect import agree_verb, indefinite_article, match_case, pluralize, singularize
+from pipelines.negatives.parse import ParsedCaption, Word
+from pipelines.negatives.vocab import Vocabulary, normalise
+
+Kind = Literal["replace-att", "swap-att", "replace-count", "replace-obj"]
+KINDS: tuple[Kind, ...] = ("replace-att", "swap-att", "replace-count", "replace-obj")
+Role = Literal["attribute", "article", "count", "noun", "verb", "object"]
+_BE_HAVE = {"is", "are", "was", "were", "has", "have"}
+_SINGULAR_PRONOUNS = {"he", "she", "it", "his", "her", "hers", "its", "him", "himself", "herself", "itself"}
+_PLURAL_PRONOUNS = {"they", "their", "theirs", "them", "themselves"}
+
+
+@dataclass(frozen=True)
+class Edit:
+    """Replace `positive[start:end]` by `new`.
+
+    `category`, `old_key` and `new_key` describe an attribute edit in vocabulary terms ("dark brown" -> "white"
+    has old_key "brown"); `count` is the new count of a count or noun edit.
+    """
+
+    start: int
+    end: int
+    new: str
+    role: Role
+    category: str | None = None
+    count: int | None = None
+    old_key: str | None = None
+    new_key: str | None = None
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """One possible negative: a kind and its non-overlapping edits, sorted by position."""
+
+    kind: Kind
+    edits: tuple[Edit, ...]
+
+    @property
+    def target(self) -> tuple[int, ...]:
+        """The positions edited for content (not articles or agreement), to spread picks over targets."""
+        return tuple(e.start for e in self.edits if e.role in {"attribute", "count", "object"})
+
+
+def _candidate(kind: Kind, edits: Sequence[Edit | None]) -> Candidate:
+    return Candidate(kind, tuple(sorted((e for e in edits if e is not None), key=lambda e: e.start)))
+
+
+def article_fix(parsed: ParsedCaption, word_start: int, new_word: str) -> Edit | None:
+    """An edit of the "a"/"an" right before the word at `word_start`, when `new_word` needs the other form."""
+    index = next((w.index for w in parsed.words if w.start == word_start), None)
+    if index is None or index == 0:
+        return None
+    article = parsed.words[index - 1]
+    if article.lower not in {"a", "an"} or parsed.text[article.end : word_start].strip():
+        return None
+    wanted = indefinite_article(new_word)
+    return (
+        None
+        if article.lower == wanted
+        else Edit(article.start, article.end, match_case(article.text, wanted), "article")
+    )
+
+
+def _blocked_after(parsed: ParsedCaption, end: int, new_word: str, vocab: Vocabulary) -> bool:
+    """Whether `new_word` placed before the word after `end` forms a collocation ("cold dog" -> "hot dog")."""
+    after = next((w for w in parsed.words if w.start >= end and w.text != "-"), None)
+    return after is not None and (normalise(new_word).split()[-1], after.lower) in vocab.blocked_bigrams
+
+
+def _attribute_edit(hit: AttributeWord, key: str, new_key: str, new: str, parsed: ParsedCaption) -> list[Edit | None]:
+    new = match_case(hit.text, new)
+    edit = Edit(hit.start, hit.end, new, "attribute", hit.category, old_key=key, new_key=new_key)
+    return [edit, article_fix(parsed, hit.start, new)]
+
+
+def absorb_tones(
+    hits: Sequence[AttributeWord], parsed: ParsedCaption, vocab: Vocabulary
+) -> list[tuple[AttributeWord, str]]:
+    """Colour hits widened over a tone or same-hue word right before them ("dark brown", "navy blue"), each with
+    the colour key that decides its category and replacements; a same-hue prefix is no target of its own."""
+    found: list[tuple[AttributeWord, str]] = []
+    colour = vocab.category("colour")
+    for hit in hits:
+        prefix = next((h for h in hits if _modifies_colour(h, hit, parsed, colour.synonyms(hit.text))), None)
+        if hit.category == "colour" and prefix is not None:
+            text = parsed.text[prefix.start : hit.end]
+            found.append((AttributeWord(text, hit.category, prefix.start, hit.end, hit.head, hit.head_span), hit.text))
+        else:
+            found.append((hit, hit.text))
+    merged = [h for h, _ in found if h.category == "colour"]
+    return [(h, k) for h, k in found if h.category != "colour" or not any(m.start < h.end < m.end for m in merged)]
+
+
+def _modifies_colour(prefix: AttributeWord, hit: AttributeWord, parsed: ParsedCaption, hues: frozenset[str]) -> bool:
+    if (
+        prefix.head_span != hit.head_span
+        or prefix.end >= hit.start
+        or parsed.text[prefix.end : hit.start] not in {" ", "-"}
+    ):
+        return False
+    return prefix.category == "tone" or normalise(prefix.text) in hues
+
+
+def _clashes(hit: AttributeWord, new_key: str, hits: Sequence[AttributeWord], vocab: Vocabulary) -> bool:
+    """The new word would repeat (or be a synonym of) another attribute of the same noun."""
+    category = vocab.category(hit.category)
+    mates = [
+        h
+        for h in hits
+        if h.head_span is not None and h.head_span == hit.head_span and (h.end <= hit.start or h.start >= hit.end)
+    ]
+    words = set(new_key.split())
+    for mate in (normalise(h.text) for h in mates):
+        if mate in category.synonyms(new_key) or words & set(mate.split()):
+            return True
+        if category.exclusive and category.contains(mate) and category.rivals(mate, new_key):
+            return True
+    return False
+
+
+def replace_att(parsed: ParsedCaption, vocab: Vocabulary, hits: Sequence[AttributeWord]) -> list[Candidate]:
+    """One attribute word replaced by a confusable, non-synonym word of its category."""
+    found: list[Candidate] = []
+    for hit, key in absorb_tones(hits, parsed, vocab):
+        category = vocab.category(hit.category)
+        for new_key in category.replacements(key, vocab.target_of(hit.head), hit.head):
+            if not _clashes(hit, new_key, hits, vocab) and not _blocked_after(parsed, hit.end, new_key, vocab):
+                edits = _attribute_edit(hit, key, new_key, vocab.display(new_key), parsed)
+                found.append(_candidate("replace-att", edits))
+    return found
+
+
+def _swappable(first: tuple[AttributeWord, str], second: tuple[AttributeWord, str], vocab: Vocabulary) -> bool:
+    """Two attributes of different nouns, with different (non-synonym) values that fit each other's noun."""
+    (a, key_a), (b, key_b) = first, second
+    if a.head is None or b.head is None or a.head_span == b.head_span:
+        return False
+    if singularize(a.head.lower()) == singularize(b.head.lower()):
+        return False
+    key_a, key_b = normalise(key_a), normalise(key_b)
+    if key_a == key_b or key_b in vocab.category(a.category).synonyms(key_a):
+        return False
+    return vocab.category_for(key_a, b.head) is not None and vocab.category_for(key_b, a.head) is not None
+
+
+def swap_att(parsed: ParsedCaption, vocab: Vocabulary, hits: Sequence[AttributeWord]) -> list[Candidate]:
+    """Attributes of two different nouns exchanged; same-category pairs only, unless there are none."""
+    merged = absorb_tones(hits, parsed, vocab)
+    targets = [t for t in merged if not any(o.start < t[0].start < o.end for o, _ in merged)]
+    pairs = [(a, b) for a, b in combinations(targets, 2) if _swappable(a, b, vocab)]
+    same = [(a, b) for a, b in pairs if a[0].category == b[0].category]
+    found: list[Candidate] = []
+    for a, b in same or pairs:
+        edits: list[Edit | None] = []
+        for (this, key), (other, other_key) in ((a, b), (b, a)):
+            edits += _attribute_edit(this, key, normalise(other_key), other.text.lower(), parsed)
+        found.append(_candidate("swap-att", edits))
+    return found
+
+
+def _verb_edits(parsed: ParsedCaption, noun: Word, plural: bool) -> list[Edit] | None:
+    """Agreement edits for the verb whose subject is `noun`; None when agreement cannot be kept."""
+    if any(w.dep == "conj" for w in parsed.children(noun)):
+        return []
+    governor = parsed.words[noun.head]
+    if noun.dep in {"nsubj", "nsubjpass"}:
+        verbs = [w for w in parsed.children(governor) if w.dep in {"aux", "auxpass"} and w.index < governor.index]
+        verbs = verbs[:1] or [governor]
+    elif noun.dep == "attr" and any(w.dep == "expl" for w in parsed.children(governor)):
+        verbs = [governor]
+    else:
+        return []
+    verb = verbs[0]
+    if verb.lower in {"'s", "'re"}:
+        return None
+    old_tag = "VBP" if not plural else "VBZ"
+    if verb.lower not in _BE_HAVE and verb.tag != old_tag:
+        return []
+    return [Edit(verb.start, verb.end, agree_verb(verb.text, plural), "verb")]
+
+
+def _pronoun_follows(parsed: ParsedCaption, noun: Word, plural: bool) -> bool:
+    """A pronoun after `noun` that agrees with its old number ("a man ... his phone"): changing it would clash."""
+    pronouns = _PLURAL_PRONOUNS if plural else _SINGULAR_PRONOUNS
+    return any(w.lower in pronouns for w in parsed.words[noun.index + 1 :])
+
+
+def _count_edits(parsed: ParsedCaption, hit: CountWord, value: int, vocab: Vocabulary) -> list[Edit] | None:
+    like = "one" if hit.is_article else hit.word.text
+    template = hit.noun.text if hit.is_article and len(hit.noun.text) > 1 and hit.noun.text.isupper() else hit.word.text
+    new = vocab.count_text(value, match_case(template, like))
+    edits = [Edit(hit.word.start, hit.word.end, new, "count", count=value)]
+    if (hit.value == 1) == (value == 1):
+        return edits
+    if _pronoun_follows(parsed, hit.noun, hit.value > 1):
+        return None
+    inflect = pluralize if value > 1 else singularize
+    edits.append(Edit(hit.noun.start, hit.noun.end, inflect(hit.noun.text), "noun", count=value))
+    verbs = _verb_edits(parsed, hit.noun, value > 1)
+    return None if verbs is None else edits + verbs
+
+
+def replace_count(parsed: ParsedCaption, vocab: Vocabulary, hits: Sequence[AttributeWord]) -> list[Candidate]:
+    """A count changed ("two dogs" -> "three dogs", "a dog" -> "two dogs"), the noun and verb made to agree."""
+    found: list[Candidate] = []
+    for hit in find_counts(parsed, vocab):
+        for value in (hit.value + 1, hit.value - 1, hit.value + 2):
+            if value < 1 or (hit.is_article and value == 1):
+                continue
+            edits = _count_edits(parsed, hit, value, vocab)
+            if edits is not None:
+                found.append(_candidate("replace-count", edits))
+    return found
+
+
+def replace_obj(parsed: ParsedCaption, vocab: Vocabulary, hits: Sequence[AttributeWord]) -> list[Candidate]:
+    """A head noun replaced by a confusable object of its group ("dog" -> "cat"), number and article kept."""
+    present = {singularize(w.lower) for w in parsed.words}
+    found: list[Candidate] = []
+    for phrase in parsed.phrases:
+        noun = phrase.head
+        if noun.pos != "NOUN" or any(w.dep == "compound" for w in parsed.children(noun)):
+            continue
+        before = parsed.words[noun.index - 1].lower if noun.index else ""
+        if (before, noun.lower) in vocab.blocked_bigrams:
+            continue
+        for key in vocab.objects.replacements(noun.text):
+            if key in present:
+                continue
+            new = match_case(noun.text, pluralize(key) if noun.is_plural else key)
+            edits = [Edit(noun.start, noun.end, new, "object"), article_fix(parsed, noun.start, new)]
+            found.append(_candidate("replace-obj", edits))
+    return found
+
+
+Generator = Callable[[ParsedCaption, Vocabulary, Sequence[AttributeWord]], list[Candidate]]
+"""A kind's generator: every candidate for a parsed caption, given its attribute words (found once per caption)."""
+
+GENERATORS: dict[Kind, Generator] = {
+    "replace-att": replace_att,
+    "swap-att": swap_att,
+    "replace-count": replace_count,
+    "replace-obj": replace_obj,
+}

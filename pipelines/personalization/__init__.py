@@ -1,0 +1,1 @@
+"""Personalization corpus logic: caption entities, Grounding DINO prompts, phrase mapping, and the box/mask filters."""
