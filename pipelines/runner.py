@@ -83,8 +83,16 @@ class BuildShardFn(beam.DoFn):
         yield result.shard
 
 
-def _write_sizes(_: list[str], spec: BuildSpec) -> None:
-    spec.out.write_sizes()
+def finalize(built: list[str], spec: BuildSpec) -> None:
+    """After every shard: sizes.json from all committed shards, and run.json with the model ids the workers recorded
+    (so that the driver never loads a model). A run that built nothing keeps the run.json it finds."""
+    out = spec.out
+    out.write_sizes()
+    dataset = spec.make_dataset()
+    current = [s for s in built if out.is_done(s) and out.read_stats(s).get("config_sha256") == dataset.config_sha256()]
+    if current or not out.fs.exists(f"{out.path}/run.json"):
+        models = out.read_stats(current[0]).get("models", {}) if current else {}
+        out.write_json("run.json", dataset.run_info(spec.source, models))
 
 
 def pipeline_options(config: RunnerConfig) -> PipelineOptions:
@@ -114,7 +122,7 @@ def build_pipeline(p: beam.Pipeline, spec: BuildSpec, shards: list[SourceShard])
         | "Spread" >> beam.Reshuffle()
         | "BuildShard" >> beam.ParDo(BuildShardFn(spec))
         | "AllDone" >> beam.combiners.ToList()
-        | "WriteSizes" >> beam.Map(_write_sizes, spec)
+        | "Finalize" >> beam.Map(finalize, spec)
     )
 
 
@@ -130,8 +138,7 @@ def run_build(spec: BuildSpec, runner: RunnerConfig = RunnerConfig(), only: list
               limit: int | None = None) -> dict[str, Any]:
     """Build the chosen shards of ``spec.dataset`` and return a report: counts over the chosen shards and Beam's counters."""
     shards = select_shards(spec.open_source().shards(), only, limit)
-    dataset = spec.make_dataset()
-    spec.out.write_json("run.json", dataset.run_info(spec.source))
+    spec.make_dataset()  # validates the config before any worker starts
     options = pipeline_options(runner)
     with beam.Pipeline(runner=make_runner(runner), options=options) as p:
         build_pipeline(p, spec, shards)

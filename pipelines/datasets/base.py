@@ -52,10 +52,10 @@ class Dataset(ABC):
     def config_sha256(self) -> str:
         return hashlib.sha256(dumps({"dataset": self.name, "profile": self.profile, "config": self.config.model_dump(mode="json")})).hexdigest()
 
-    def run_info(self, source_uri: str) -> dict[str, Any]:
-        """What run.json holds: the resolved config, model ids and checksums, code version."""
+    def run_info(self, source_uri: str, models: dict[str, str]) -> dict[str, Any]:
+        """What run.json holds: the resolved config, model ids and checksums (as the workers recorded them), code version."""
         return {"dataset": self.name, "profile": self.profile, "config": self.config.model_dump(mode="json"),
-                "config_sha256": self.config_sha256(), "models": self.models(), "code_version": code_version(),
+                "config_sha256": self.config_sha256(), "models": models, "code_version": code_version(),
                 "source": source_uri}
 
 

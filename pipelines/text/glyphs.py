@@ -6,14 +6,19 @@ import io
 from collections.abc import Sequence
 from functools import lru_cache
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import cv2
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
-from models.ocr.base import TextLine
+if TYPE_CHECKING:  # the OCR result type; importing models/ at run time would pull in the model stack
+    from models.ocr.base import TextLine
 
-VERTICAL_RATIO = 1.5  # a quad this much longer across (edges 1-2, 3-0) than along (0-1, 2-3) holds vertical text
+
+# A quad this much longer across (edges 1-2, 3-0) than along (0-1, 2-3) holds text running down the image: PP-OCR
+# turns such crops 90 degrees before reading them, so the glyph is drawn the same way (one character stays upright).
+VERTICAL_RATIO = 1.5
 _PAD = 2  # pixels around the rendered ink before it is fitted
 
 
@@ -59,13 +64,15 @@ def _line_ink(line: TextLine, width: int, height: int, font_path: str) -> np.nda
     text = " ".join(line.text.split())
     if box_w < 2 or box_h < 2 or not text:
         return None
-    if across >= VERTICAL_RATIO * along:  # as the OCR read it: horizontal text turned 90 degrees clockwise
+    if across >= VERTICAL_RATIO * along and len(text) > 1:  # read as horizontal text turned 90 degrees clockwise
         ink = np.rot90(fit_text(text, box_h, box_w, font_path), k=-1)
     else:
         ink = fit_text(text, box_w, box_h, font_path)
     src = np.float32([[0, 0], [box_w, 0], [box_w, box_h], [0, box_h]])
     matrix = cv2.getPerspectiveTransform(src, poly)
-    return cv2.warpPerspective(np.ascontiguousarray(ink), matrix, (width, height), flags=cv2.INTER_LINEAR, borderValue=0)
+    return cv2.warpPerspective(
+        np.ascontiguousarray(ink), matrix, (width, height), flags=cv2.INTER_LINEAR, borderValue=0
+    )
 
 
 def glyph_image(lines: Sequence[TextLine], width: int, height: int, font_path: Path | None = None) -> np.ndarray:

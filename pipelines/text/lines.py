@@ -8,13 +8,15 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 from shapely.geometry import Polygon, box
 from shapely.ops import unary_union
 
-from models.ocr.base import TextLine
+if TYPE_CHECKING:  # the OCR result type; importing models/ at run time would pull in the model stack
+    from models.ocr.base import TextLine
+
 
 Script = Literal["latin", "cjk", "other"]
 
@@ -172,7 +174,9 @@ def confident(lines: Sequence[TextLine], rules: TextRules) -> list[TextLine]:
 def valid_flags(lines: Sequence[TextLine], rules: TextRules) -> list[bool]:
     """Per line: confident, 1..max_chars characters, and among the ``max_valid_lines`` largest (by area) such lines."""
     eligible = [
-        i for i, line in enumerate(lines) if line.score >= rules.min_score and 1 <= len(line.text.strip()) <= rules.max_chars
+        i
+        for i, line in enumerate(lines)
+        if line.score >= rules.min_score and 1 <= len(line.text.strip()) <= rules.max_chars
     ]
     eligible.sort(key=lambda i: polygon_area(lines[i].polygon), reverse=True)
     chosen = set(eligible[: rules.max_valid_lines])
@@ -214,7 +218,7 @@ def document_like(lines: Sequence[TextLine], width: int, height: int, rules: Tex
     return "document_like" if is_doc else None
 
 
-Filter = Callable[[Sequence[TextLine], int, int, TextRules], "str | None"]
+Filter = Callable[[Sequence["TextLine"], int, int, TextRules], "str | None"]
 FILTERS: tuple[Filter, ...] = (
     no_confident_line,
     too_many_lines,
@@ -232,3 +236,59 @@ def reject_reason(lines: Sequence[TextLine], width: int, height: int, rules: Tex
         if reason is not None:
             return reason
     return None
+
+
+def _is_horizontal(polygon: np.ndarray, max_slope: float = 0.1) -> bool:
+    top = np.asarray(polygon[1], dtype=np.float64) - np.asarray(polygon[0], dtype=np.float64)
+    return abs(top[0]) > 0 and abs(top[1] / top[0]) <= max_slope
+
+
+def _bounds(polygon: np.ndarray) -> tuple[float, float, float, float]:
+    p = np.asarray(polygon, dtype=np.float64)
+    return float(p[:, 0].min()), float(p[:, 1].min()), float(p[:, 0].max()), float(p[:, 1].max())
+
+
+def _joinable(a: TextLine, b: TextLine, max_gap: float) -> bool:
+    """b continues a on the same row: both horizontal, heights within 40%, rows overlapping, gap under max_gap heights."""
+    if not (_is_horizontal(a.polygon) and _is_horizontal(b.polygon)):
+        return False
+    ax0, ay0, ax1, ay1 = _bounds(a.polygon)
+    bx0, by0, bx1, by1 = _bounds(b.polygon)
+    ha, hb = ay1 - ay0, by1 - by0
+    if min(ha, hb) <= 0 or min(ha, hb) / max(ha, hb) < 0.6:
+        return False
+    if min(ay1, by1) - max(ay0, by0) < 0.6 * min(ha, hb):
+        return False
+    gap = bx0 - ax1
+    return bx0 > ax0 and -0.5 * min(ax1 - ax0, bx1 - bx0) < gap < max_gap * (ha + hb) / 2
+
+
+def _join_text(a: str, b: str, overlapping: bool) -> str:
+    """Words of one line read as two boxes; when the boxes overlap, a letter read twice ("Welcome" + "e Home") is dropped."""
+    if overlapping:
+        for k in (3, 2, 1):
+            if len(b) > k and a.endswith(b[:k]) and b[k] == " ":
+                return f"{a}{b[k:]}"
+    return f"{a} {b}"
+
+
+def merge_words(lines: Sequence[TextLine], max_gap: float = 1.0) -> list[TextLine]:
+    """Join horizontal boxes that continue each other on a row (PP-OCR splits lines at wide word gaps) into one line:
+    the union box, texts joined by a space, the score weighted by characters. Lines come in reading order (the engine's)
+    and stay in it; the others pass unchanged."""
+    from models.ocr.base import TextLine as Line
+
+    out: list[TextLine] = []
+    for line in lines:
+        prev = next((i for i in range(len(out) - 1, -1, -1) if _joinable(out[i], line, max_gap)), None)
+        if prev is None:
+            out.append(line)
+            continue
+        a = out[prev]
+        ax0, ay0, ax1, ay1 = _bounds(a.polygon)
+        bx0, by0, bx1, by1 = _bounds(line.polygon)
+        x0, y0, x1, y1 = min(ax0, bx0), min(ay0, by0), max(ax1, bx1), max(ay1, by1)
+        text = _join_text(a.text, line.text, bx0 < ax1)
+        score = (a.score * len(a.text) + line.score * len(line.text)) / max(len(a.text) + len(line.text), 1)
+        out[prev] = Line(np.array([[x0, y0], [x1, y0], [x1, y1], [x0, y1]], dtype=np.float32), text, float(score))
+    return out
