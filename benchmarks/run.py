@@ -5,7 +5,7 @@ from __future__ import annotations
 import importlib
 import sys
 
-BENCHMARKS = ["benchmarks.ingest", "benchmarks.negatives", "benchmarks.ocr"]
+BENCHMARKS = ["benchmarks.ingest", "benchmarks.negatives", "benchmarks.ocr", "benchmarks.annotate"]
 
 
 def main() -> None:

@@ -30,6 +30,7 @@ class PersonalizationConfig(FilterConfig):
     decode_threads: int = 2
     device: Literal["cpu", "cuda"] = "cpu"
     dtype: Literal["float32", "bfloat16", "float16"] = "float32"
+    sam_boxes_per_call: int = 256
     count_words: bool = False  # rewrite "a dog" as "two dogs" when two boxes share a label (SDD does this)
 
 
@@ -62,7 +63,8 @@ class Personalization(Dataset):
         self.detector = build("grounding_dino", spec_for("grounding_dino", self.profile, device=c.device, dtype=c.dtype,
                                                          batch_size=c.batch_size, box_threshold=c.box_threshold,
                                                          text_threshold=c.text_threshold))
-        self.segmenter = build("sam", spec_for("sam", self.profile, device=c.device, dtype=c.dtype))
+        # one image embedding per image, and every box of it in one mask-decoder call
+        self.segmenter = build("sam", spec_for("sam", self.profile, device=c.device, dtype=c.dtype, batch_size=c.sam_boxes_per_call))
 
     def models(self) -> dict[str, str]:
         from pipelines.nlp import parser_id
