@@ -79,7 +79,7 @@ def main() -> None:
     ratios = {"ingest_1_worker_vs_plain_loop": round(figures["ingest_beam_1_worker"]["samples_per_s"] / figures["plain_loop"]["samples_per_s"], 3),
               "ingest_1_worker_without_fixed_cost_vs_plain_loop": round(marginal / figures["plain_loop"]["samples_per_s"], 3),
               "plain_loop_vs_raw_copy": round(figures["plain_loop"]["samples_per_s"] / figures["raw_copy"]["samples_per_s"], 4)}
-    result = {"command": "make bench  (python -m benchmarks.ingest --copies %d --repeats %d)" % (args.copies, args.repeats),
+    result = {"command": f"make bench  (python -m benchmarks.ingest --copies {args.copies} --repeats {args.repeats})",
               "samples": n, "shards": summary["shards"], "figures": figures, "ratios": ratios}
     lines = [f"# ingest: {n} samples in {summary['shards']} shards, median of {args.repeats} interleaved runs", "",
              "| case | median s | samples/s | samples/s per core |", "| --- | ---: | ---: | ---: |"]

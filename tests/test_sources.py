@@ -9,10 +9,10 @@ import tarfile
 import pytest
 from PIL import Image
 
+from pipelines.runner import BuildSpec, run_build
 from pipelines.sources import open_source
 from pipelines.sources.img2dataset import SourceReadError
 from pipelines.validate import validate_dataset
-from pipelines.runner import BuildSpec, run_build
 
 
 def _png(color: str) -> bytes:

@@ -32,8 +32,8 @@ def _dataset(tmp_path, record_extra: dict, key: str = "k0") -> str:
 
 
 def _rle(h: int, w: int) -> dict:
-    from pycocotools import mask as mask_utils
     import numpy as np
+    from pycocotools import mask as mask_utils
 
     rle = mask_utils.encode(np.asfortranarray(np.ones((h, w), dtype=np.uint8)))
     return {"size": rle["size"], "counts": rle["counts"].decode()}
