@@ -1,0 +1,1 @@
+"""Open-vocabulary detectors behind the Detector interface (models.types); built through models.registry."""
