@@ -13,6 +13,9 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install -q torch==2.13.0
 	$(PY) -m pip install -q -e '.[dev]'
 	$(PY) -m pip check
+	# MTCNN face detector with its weights in the wheel; --no-deps because its metadata pins torch<2.3 and numpy<2
+	# (it runs on the installed torch 2.13 / numpy 2; tests/test_faces_* check that).
+	$(PY) -m pip install -q --no-deps facenet-pytorch==2.6.0
 	touch $(STAMP)
 
 install: $(STAMP)

@@ -43,6 +43,7 @@ def draw_record(image: Image.Image, record: dict[str, Any]) -> Image.Image:
         out = Image.fromarray(arr.clip(0, 255).astype(np.uint8))
     draw = ImageDraw.Draw(out)
     small = font(max(11, out.width // 40))
+    labelled: set[str] = set()  # one label per object, at its first outline (a face's box, not its landmarks too)
     for s in (s for s in found if s.kind != "mask"):
         color = colors[s.path]
         if s.kind == "box":
@@ -56,7 +57,9 @@ def draw_record(image: Image.Image, record: dict[str, Any]) -> Image.Image:
             for x, y in s.value:
                 draw.ellipse([x - 3, y - 3, x + 3, y + 3], fill=color)
             anchor = tuple(s.value[0]) if s.value else (0, 0)
-        if s.label:
+        owner = s.path.rsplit(".", 1)[0]
+        if s.label and owner not in labelled:
+            labelled.add(owner)
             _label(draw, anchor, s.label, color, small)
     return out
 

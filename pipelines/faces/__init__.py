@@ -1,0 +1,1 @@
+"""Facial-attribute set: filters, attribute schema, pre-labels, Label Studio review, agreement and captions."""
