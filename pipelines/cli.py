@@ -218,5 +218,14 @@ def list_datasets() -> None:
         click.echo(name)
 
 
+def _add_review() -> None:
+    from pipelines.review_cli import review
+
+    main.add_command(review)
+
+
+_add_review()
+
+
 if __name__ == "__main__":
     main()
