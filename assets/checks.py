@@ -4,8 +4,18 @@ from __future__ import annotations
 
 from typing import Any
 
-from dagster import AssetCheckResult, AssetCheckSeverity, AssetCheckSpec, MetadataValue, TableColumn, TableRecord, TableSchema
+from dagster import (
+    AssetCheckResult,
+    AssetCheckSeverity,
+    AssetCheckSpec,
+    MetadataValue,
+    TableColumn,
+    TableRecord,
+    TableSchema,
+)
 
+from assets.preview import preview_markdown
+from pipelines.store import DatasetDir
 from pipelines.validate import validate_dataset
 
 REASONS_SCHEMA = TableSchema(columns=[TableColumn("status", "string"), TableColumn("reason", "string"), TableColumn("count", "int")])
@@ -18,18 +28,36 @@ def dataset_check_specs(asset: str) -> list[AssetCheckSpec]:
     ]
 
 
-def build_metadata(report: dict[str, Any], dataset_url: str) -> dict[str, Any]:
+def build_metadata(report: dict[str, Any], dataset_url: str, preview: bool = True) -> dict[str, Any]:
+    """What the UI shows per materialization: counts by status, reasons as a table, row count, the committed shards' paths,
+    the model ids their stats record, and (``preview``) an inline contact sheet of a few samples."""
     counts = report["counts"]
     rows = [TableRecord({"status": status, "reason": reason, "count": n})
             for status in ("rejected", "failed") for reason, n in sorted(report["reasons"][status].items())]
-    return {
+    out = DatasetDir(dataset_url)
+    done = report["shards_done"]
+    metadata = {
         "dagster/row_count": counts["ok"],
         "inputs": report["inputs"],
         "ok": counts["ok"], "rejected": counts["rejected"], "failed": counts["failed"],
         "reasons": MetadataValue.table(rows, schema=REASONS_SCHEMA),
         "shards": MetadataValue.json(report["shards"]),
+        "shard_paths": MetadataValue.json([f"{dataset_url}/{s}.tar" for s in done]),
+        "models": MetadataValue.json(shard_models(out, done)),
         "dataset_dir": MetadataValue.path(dataset_url),
     }
+    if preview:
+        metadata["preview"] = MetadataValue.md(preview_markdown(dataset_url, done))
+    return metadata
+
+
+def shard_models(out: DatasetDir, shards: list[str]) -> dict[str, str]:
+    """Role -> model id over the shards' ``_stats.json``; a role that differs between shards lists every id, sorted."""
+    ids: dict[str, set[str]] = {}
+    for shard in shards:
+        for role, model in out.read_stats(shard).get("models", {}).items():
+            ids.setdefault(role, set()).add(model)
+    return {role: " | ".join(sorted(models)) for role, models in sorted(ids.items())}
 
 
 def accounting_check(report: dict[str, Any]) -> AssetCheckResult:

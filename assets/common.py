@@ -3,14 +3,25 @@
 from __future__ import annotations
 
 import json
+import os
 
-from dagster import AssetExecutionContext, Config, MaterializeResult, RetryPolicy
+from dagster import AssetExecutionContext, BackfillPolicy, Backoff, Config, Jitter, MaterializeResult, RetryPolicy
 
 from assets.checks import accounting_check, build_metadata, contract_check
 from assets.resources import BeamResource, SourceResource, StorageResource
 
-# Transient failures (storage blips, a worker lost) retry with backoff; a bad sample never fails a run.
-DATASET_RETRY = RetryPolicy(max_retries=2, delay=10, backoff=None)
+# Transient failures (storage blips, a worker lost, a model that raised) retry with exponential backoff: 15 s, 30 s, 60 s
+# (+-50% jitter so that a batch of failed runs does not come back at once). A retry rebuilds only the shards that did not
+# commit. A bad sample never fails a run: it is a `failed` row in the manifest.
+DATASET_RETRY = RetryPolicy(max_retries=3, delay=15, backoff=Backoff.EXPONENTIAL, jitter=Jitter.PLUS_MINUS)
+
+# GPU assets declare `pool=GPU_POOL`; its limit (steps at once across all runs) is `concurrency.pools.default_limit` in
+# dagster_project/dagster.yaml, or `dagster instance concurrency set gpu N` on a deployment with several GPUs.
+GPU_POOL = "gpu"
+
+# Partitions (input shards) per Beam run when a backfill runs: one run builds this many shards through Beam's Reshuffle.
+PARTITIONS_PER_RUN = int(os.environ.get("SHARDSMITH_PARTITIONS_PER_RUN", "16"))
+DATASET_BACKFILL = BackfillPolicy.multi_run(max_partitions_per_run=PARTITIONS_PER_RUN)
 
 
 class DatasetRunConfig(Config):

@@ -1,16 +1,16 @@
 """The ``ingest`` asset: decoded, normalised, hashed and de-duplicated samples, one partition per source shard."""
 
-from dagster import AssetExecutionContext, BackfillPolicy, MaterializeResult, asset
+from dagster import AssetExecutionContext, MaterializeResult, asset
 
 from assets.checks import dataset_check_specs
-from assets.common import DATASET_RETRY, DatasetRunConfig, build_dataset
+from assets.common import DATASET_BACKFILL, DATASET_RETRY, DatasetRunConfig, build_dataset
 from assets.partitions import source_shards
 from assets.resources import BeamResource, SourceResource, StorageResource
 
 
 @asset(
     partitions_def=source_shards,
-    backfill_policy=BackfillPolicy.multi_run(max_partitions_per_run=16),
+    backfill_policy=DATASET_BACKFILL,
     check_specs=dataset_check_specs("ingest"),
     retry_policy=DATASET_RETRY,
     group_name="foundation",

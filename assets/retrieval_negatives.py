@@ -5,14 +5,13 @@ from dagster import (
     AssetCheckSpec,
     AssetExecutionContext,
     AssetKey,
-    BackfillPolicy,
     MaterializeResult,
     MetadataValue,
     asset,
 )
 
 from assets.checks import dataset_check_specs
-from assets.common import DATASET_RETRY, DatasetRunConfig, build_dataset
+from assets.common import DATASET_BACKFILL, DATASET_RETRY, DatasetRunConfig, build_dataset
 from assets.partitions import source_shards
 from assets.resources import BeamResource, SourceResource, StorageResource
 from pipelines.negatives.audit import audit_shards
@@ -21,7 +20,7 @@ from pipelines.negatives.audit import audit_shards
 @asset(
     deps=[AssetKey("ingest")],
     partitions_def=source_shards,
-    backfill_policy=BackfillPolicy.multi_run(max_partitions_per_run=32),
+    backfill_policy=DATASET_BACKFILL,
     check_specs=[*dataset_check_specs("retrieval_negatives"),
                  AssetCheckSpec("validity", asset="retrieval_negatives",
                                 description="every negative is its positive with exactly the recorded edit, and novel")],

@@ -1,10 +1,17 @@
 """The ``text_rendering`` asset: OCR-positioned text lines, quoting captions, glyph and position images, from ``ingest``."""
 
-from dagster import (AssetCheckResult, AssetCheckSpec, AssetExecutionContext, AssetKey, BackfillPolicy, MaterializeResult,
-                     MetadataValue, asset)
+from dagster import (
+    AssetCheckResult,
+    AssetCheckSpec,
+    AssetExecutionContext,
+    AssetKey,
+    MaterializeResult,
+    MetadataValue,
+    asset,
+)
 
 from assets.checks import dataset_check_specs
-from assets.common import DATASET_RETRY, DatasetRunConfig, build_dataset
+from assets.common import DATASET_BACKFILL, DATASET_RETRY, GPU_POOL, DatasetRunConfig, build_dataset
 from assets.partitions import source_shards
 from assets.resources import BeamResource, SourceResource, StorageResource
 from pipelines.store import ShardReader
@@ -30,11 +37,11 @@ def _text_audit(url: str, shards: list[str]) -> AssetCheckResult:
 @asset(
     deps=[AssetKey("ingest")],
     partitions_def=source_shards,
-    backfill_policy=BackfillPolicy.multi_run(max_partitions_per_run=16),
+    backfill_policy=DATASET_BACKFILL,
     check_specs=[*dataset_check_specs("text_rendering"),
                  AssetCheckSpec("text", asset="text_rendering", description="non-empty valid lines, glyph and position images")],
     retry_policy=DATASET_RETRY,
-    pool="gpu",
+    pool=GPU_POOL,
     group_name="text_rendering",
     kinds={"beam", "paddleocr", "webdataset"},
     description="PP-OCR lines (polygon, text, score, script, 3x3 cell, valid), a caption quoting them, glyph + position images.",

@@ -3,8 +3,10 @@
 from dagster import AssetSelection, Definitions, define_asset_job, load_assets_from_package_module
 
 import assets
+from assets.face_attributes import face_review_exports_sensor
 from assets.partitions import source_shards
 from assets.resources import resources_from_env
+from dagster_project.schedules import nightly_backfill_schedule
 from dagster_project.sensors import source_shards_sensor
 
 # Every asset module under assets/ (one per asset group) is picked up; their checks come with them.
@@ -15,6 +17,7 @@ all_assets_job = define_asset_job("all_assets", selection=AssetSelection.all(), 
 defs = Definitions(
     assets=all_assets,
     jobs=[all_assets_job],
-    sensors=[source_shards_sensor],
+    sensors=[source_shards_sensor, face_review_exports_sensor],
+    schedules=[nightly_backfill_schedule],
     resources=resources_from_env(),
 )

@@ -48,16 +48,21 @@ def main() -> int:
     for check in result.get_asset_check_evaluations():
         print(f"  check {check.asset_key.to_user_string()}:{check.check_name}: {'passed' if check.passed else 'FAILED'}")
         ok &= check.passed
+    from pipelines.store import DatasetDir
+
     for asset in defs.assets:
         name = asset.key.to_user_string()
         url = f"{root}/{name}"
+        if not DatasetDir(url).done_shards():
+            continue  # an asset that is not a dataset directory (review tasks)
         report = validate_dataset(url)
         sheet = out / f"{name}_grid.png"
         _grid(ShardReader(url), sheet)
         print(f"{name}: {url}  [{report.shards} shards, {report.samples} samples, validate {'OK' if report.ok else 'INVALID'}]")
         print(f"  contact sheet: {sheet}")
         ok &= report.ok
-    print("\nlook closer:  .venv/bin/shardsmith stats " + f"{root}/ingest" + "   |   make ui  (the runs above are in its history)")
+    print(f"\nlook closer:  .venv/bin/shardsmith stats {root}/ingest   |   .venv/bin/shardsmith show {root}/personalization KEY --out x.png"
+          "   |   make ui  (the runs above are in its history)")
     return 0 if ok else 1
 
 

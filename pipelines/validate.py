@@ -5,10 +5,12 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import tarfile
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
+import pyarrow as pa
 import pyarrow.parquet as pq
 from PIL import Image
 
@@ -62,12 +64,14 @@ def validate_dataset(url: str, deep: bool = True, workers: int = 8, only: list[s
     checked = [s for s in shards if only is None or s in set(only)]
     report.shards = len(checked)
     with ThreadPoolExecutor(max_workers=workers) as pool:
-        results = dict(zip(checked, pool.map(lambda s: _check_shard(d, s, deep), checked), strict=True))
-    for shard, (errors, warnings, ok_count) in results.items():
+        results = dict(zip(checked, pool.map(lambda s: _check_shard_or_report(d, s, deep), checked), strict=True))
+    stats: dict[str, dict[str, Any]] = {}
+    for shard, (errors, warnings, ok_count, shard_stats) in results.items():
         report.errors += [(shard, e) for e in errors]
         report.warnings += [(shard, w) for w in warnings]
         report.samples += ok_count
-    _check_dataset_files(d, names, report)
+        stats[shard] = shard_stats
+    _check_dataset_files(d, names, report, stats)
     return report
 
 
@@ -88,7 +92,15 @@ def _shard_names(names: list[str], report: Report) -> list[str]:
     return sorted(stats & tars & parquets)
 
 
-def _check_shard(d: DatasetDir, shard: str, deep: bool) -> tuple[list[str], list[str], int]:
+def _check_shard_or_report(d: DatasetDir, shard: str, deep: bool) -> tuple[list[str], list[str], int, dict[str, Any]]:
+    """``_check_shard``, with a shard whose files cannot be read or parsed reported as that shard's error, not raised."""
+    try:
+        return _check_shard(d, shard, deep)
+    except (OSError, ValueError, KeyError, TypeError, tarfile.TarError, pa.ArrowException) as e:
+        return [f"unreadable: {type(e).__name__}: {e}"], [], 0, {}
+
+
+def _check_shard(d: DatasetDir, shard: str, deep: bool) -> tuple[list[str], list[str], int, dict[str, Any]]:
     errors: list[str] = []
     stats = d.read_stats(shard)
     with d.fs.open(d.parquet(shard), "rb") as f:
@@ -97,14 +109,16 @@ def _check_shard(d: DatasetDir, shard: str, deep: bool) -> tuple[list[str], list
     rows = table.to_pylist()
     missing = [c for c in BASE_COLUMNS if c not in table.column_names]
     if missing:
-        return [f"parquet lacks columns {missing}"], [], 0
+        return [f"parquet lacks columns {missing}"], [], 0, stats
     errors += _check_rows(rows, stats)
     if stats.get("files", {}).get("parquet", {}).get("sha256") not in (None, hashlib.sha256(raw).hexdigest()):
         errors.append("parquet checksum differs from _stats.json")
     ok_keys = [r["key"] for r in rows if r["status"] == "ok"]
     if deep:
         errors += _check_tar(d, shard, ok_keys, stats)
-    return errors, [], len(ok_keys)
+    elif stats.get("files", {}).get("tar", {}).get("bytes") not in (None, d.fs.size(d.tar(shard))):
+        errors.append("tar size differs from _stats.json (truncated or replaced)")  # quick: one stat call, no read
+    return errors, [], len(ok_keys), stats
 
 
 def _check_rows(rows: list[dict[str, Any]], stats: dict[str, Any]) -> list[str]:
@@ -162,9 +176,18 @@ def _check_sample(files: dict[str, bytes]) -> list[str]:
     return [p for p in (check_shape(s, size[0], size[1]) for s in shapes(record)) if p]
 
 
-def _check_dataset_files(d: DatasetDir, names: list[str], report: Report) -> None:
-    """sizes.json must list every committed shard with its ok count (from its stats, checked against its parquet above)."""
-    sizes = {f"{s}.tar": int(d.read_stats(s)["counts"]["ok"]) for s in d.done_shards()}
+def _check_dataset_files(d: DatasetDir, names: list[str], report: Report, stats: dict[str, dict[str, Any]]) -> None:
+    """sizes.json must list every committed shard with its ok count (from its stats, checked against its parquet above).
+
+    ``stats`` holds the stats files already read (shard -> stats): each is read once, which matters at thousands of shards."""
+    done = d.done_shards()
+    for shard in done:
+        if not stats.get(shard):  # outside ``only``, or its check failed part-way
+            try:
+                stats[shard] = d.read_stats(shard)
+            except (OSError, ValueError):
+                stats[shard] = {}  # an unreadable stats file: reported with its shard already
+    sizes = {f"{s}.tar": int(stats[s]["counts"]["ok"]) for s in done if stats[s]}
     if "sizes.json" not in names:
         report.errors.append(("-", "sizes.json is missing"))
     elif d.read_json("sizes.json") != sizes:
@@ -174,5 +197,5 @@ def _check_dataset_files(d: DatasetDir, names: list[str], report: Report) -> Non
         return
     run_sha = d.read_json("run.json").get("config_sha256")
     for shard in sizes:
-        if d.read_stats(shard[:-4]).get("config_sha256") != run_sha:
+        if stats[shard[:-4]].get("config_sha256") != run_sha:
             report.warnings.append((shard[:-4], "built with another config than run.json records"))

@@ -43,7 +43,9 @@ def test_sensor_adds_new_shards_once(sample_source, tmp_path):
     context = build_sensor_context(instance=instance, resources={"source": resources["source"]})
     result = source_shards_sensor(context)
     assert isinstance(result, SensorResult)
-    assert [r.partition_key for r in result.run_requests] == ["00000", "00001", "00002", "00003"]
+    # new shards are requested in batches of SHARDSMITH_PARTITIONS_PER_RUN (default 16): here one range run
+    assert [(r.tags["dagster/asset_partition_range_start"], r.tags["dagster/asset_partition_range_end"])
+            for r in result.run_requests] == [("00000", "00003")]
     instance.add_dynamic_partitions(source_shards.name, ["00000", "00001", "00002", "00003"])
     again = source_shards_sensor(build_sensor_context(instance=instance, resources={"source": resources["source"]}))
     assert not isinstance(again, SensorResult) or not again.run_requests

@@ -1,0 +1,191 @@
+"""Start and drive a real `dagster dev` (webserver + daemon + code server) on 127.0.0.1: for end-to-end tests and scripts.
+
+`dagster dev` started from a non-interactive parent inherits SIGINT as ignored and maps SIGTERM to SIGINT, so it would
+not stop; SIGINT is reset to default before exec. Every process it starts is found by the DAGSTER_HOME in its
+environment and stopped with it."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+LOCATION = "dagster_project.definitions"
+REPOSITORY = "__repository__"  # the name Dagster gives the repository of a `Definitions` object
+
+ADD_PARTITION = """
+mutation($selector: RepositorySelector!, $name: String!, $key: String!) {
+  addDynamicPartition(repositorySelector: $selector, partitionsDefName: $name, partitionKey: $key) {
+    __typename
+    ... on PythonError { message }
+    ... on UnauthorizedError { message }
+  }
+}"""
+
+LAUNCH_BACKFILL = """
+mutation($params: LaunchBackfillParams!) {
+  launchPartitionBackfill(backfillParams: $params) {
+    __typename
+    ... on LaunchBackfillSuccess { backfillId }
+    ... on PythonError { message stack }
+    ... on InvalidSubsetError { message }
+    ... on PartitionSetNotFoundError { message }
+    ... on UnauthorizedError { message }
+  }
+}"""
+
+BACKFILL_STATUS = """
+query($id: String!) {
+  partitionBackfillOrError(backfillId: $id) {
+    __typename
+    ... on PartitionBackfill { status numPartitions runs { id status tags { key value } } error { message } }
+    ... on PythonError { message }
+  }
+}"""
+
+LOCATION_STATUS = """
+query { workspaceOrError { __typename ... on Workspace { locationEntries { name loadStatus
+  locationOrLoadError { __typename ... on PythonError { message } } } } } }"""
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _default_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
+class DagsterDev:
+    """``with DagsterDev(home, env) as dev:`` runs `dagster dev -m dagster_project.definitions` until the block ends."""
+
+    def __init__(self, home: Path, env: dict[str, str], port: int | None = None, log: Path | None = None) -> None:
+        self.home, self.port = Path(home).resolve(), port or free_port()
+        self.env = {**os.environ, **env, "DAGSTER_HOME": str(self.home)}
+        self.log = log or self.home / "dagster_dev.log"
+        self.proc: subprocess.Popen | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self, timeout_s: float = 90.0) -> DagsterDev:
+        self.home.mkdir(parents=True, exist_ok=True)
+        if not (self.home / "dagster.yaml").exists():
+            shutil.copy(Path(__file__).with_name("dagster.yaml"), self.home / "dagster.yaml")
+        dagster = str(Path(sys.executable).with_name("dagster"))
+        cmd = [dagster, "dev", "-m", LOCATION, "-h", "127.0.0.1", "-p", str(self.port)]
+        with open(self.log, "ab") as log:
+            self.proc = subprocess.Popen(cmd, env=self.env, cwd=Path(__file__).resolve().parents[1], stdout=log,
+                                         stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, preexec_fn=_default_sigint,
+                                         start_new_session=True)
+        self.wait_ready(timeout_s)
+        return self
+
+    def wait_ready(self, timeout_s: float) -> None:
+        """Until the webserver answers and the code location has loaded (or failed to: then raise with its error)."""
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if self.proc is not None and self.proc.poll() is not None:
+                raise RuntimeError(f"dagster dev exited with {self.proc.returncode}; see {self.log}")
+            try:
+                entries = self.graphql(LOCATION_STATUS)["workspaceOrError"]["locationEntries"]
+            except (OSError, KeyError):
+                time.sleep(0.5)
+                continue
+            loaded = [e for e in entries if e["name"] == LOCATION and e["loadStatus"] == "LOADED"]
+            if loaded and loaded[0]["locationOrLoadError"]["__typename"] == "PythonError":
+                raise RuntimeError(f"code location failed to load: {loaded[0]['locationOrLoadError']['message']}")
+            if loaded:
+                return
+            time.sleep(0.5)
+        raise TimeoutError(f"dagster dev not ready after {timeout_s}s; see {self.log}")
+
+    def graphql(self, query: str, variables: dict[str, Any] | None = None) -> dict[str, Any]:
+        body = json.dumps({"query": query, "variables": variables or {}}).encode()
+        request = urllib.request.Request(f"{self.url}/graphql", body, {"Content-Type": "application/json"})
+        with urllib.request.urlopen(request, timeout=30) as response:
+            answer = json.loads(response.read())
+        if answer.get("errors"):
+            raise RuntimeError(f"GraphQL errors: {answer['errors']}")
+        return answer["data"]
+
+    def add_partitions(self, partitions_def: str, keys: list[str]) -> None:
+        selector = {"repositoryLocationName": LOCATION, "repositoryName": REPOSITORY}
+        for key in keys:
+            result = self.graphql(ADD_PARTITION, {"selector": selector, "name": partitions_def, "key": key})["addDynamicPartition"]
+            if result["__typename"] != "AddDynamicPartitionSuccess":
+                raise RuntimeError(f"addDynamicPartition {key}: {result}")
+
+    def launch_backfill(self, asset: str, partitions: list[str]) -> str:
+        params = {"partitionNames": partitions, "assetSelection": [{"path": [asset]}], "fromFailure": False}
+        result = self.graphql(LAUNCH_BACKFILL, {"params": params})["launchPartitionBackfill"]
+        if result["__typename"] != "LaunchBackfillSuccess":
+            raise RuntimeError(f"launchPartitionBackfill: {result}")
+        return result["backfillId"]
+
+    def wait_backfill(self, backfill_id: str, timeout_s: float) -> dict[str, Any]:
+        """Poll until the backfill leaves REQUESTED/CANCELING/FAILING; return its last state."""
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            state = self.graphql(BACKFILL_STATUS, {"id": backfill_id})["partitionBackfillOrError"]
+            if state.get("status") not in ("REQUESTED", "CANCELING", "FAILING"):
+                return state
+            time.sleep(1.0)
+        raise TimeoutError(f"backfill {backfill_id} still running after {timeout_s}s; see {self.log}")
+
+    def our_processes(self) -> list[int]:
+        """Every live process whose environment has this DAGSTER_HOME: dagster dev and all it started, wherever reparented."""
+        marker = f"DAGSTER_HOME={self.home}".encode()
+        pids = []
+        for entry in Path("/proc").iterdir():
+            if not entry.name.isdigit() or int(entry.name) == os.getpid():
+                continue
+            try:
+                if marker in (entry / "environ").read_bytes().split(b"\0"):
+                    pids.append(int(entry.name))
+            except OSError:
+                continue
+        return pids
+
+    def stop(self, grace_s: float = 10.0) -> None:
+        """SIGTERM the process group, then SIGKILL what is left of it and of every process with our DAGSTER_HOME."""
+        if self.proc is None:
+            return
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(self.proc.pid, signal.SIGTERM)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self.proc.wait(grace_s)
+        deadline = time.monotonic() + grace_s
+        while self.our_processes() and time.monotonic() < deadline:
+            time.sleep(0.2)
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        for pid in self.our_processes():
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(pid, signal.SIGKILL)
+        self.proc.wait(5)
+        self.proc = None
+
+    def __enter__(self) -> DagsterDev:
+        try:
+            return self.start()
+        except BaseException:
+            self.stop()
+            raise
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
