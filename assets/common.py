@@ -30,8 +30,14 @@ class DatasetRunConfig(Config):
     settings: str = "{}"
 
 
-def build_dataset(context: AssetExecutionContext, dataset: str, config: DatasetRunConfig, storage: StorageResource,
-                  source: SourceResource, beam: BeamResource) -> MaterializeResult:
+def build_dataset(
+    context: AssetExecutionContext,
+    dataset: str,
+    config: DatasetRunConfig,
+    storage: StorageResource,
+    source: SourceResource,
+    beam: BeamResource,
+) -> MaterializeResult:
     shards = list(context.partition_keys)
     context.log.info(f"building {dataset} for {len(shards)} shard(s) with {beam.runner} x{beam.workers}")
     report = beam.build(dataset, source, storage, shards, json.loads(config.settings))

@@ -5,10 +5,10 @@ import json
 from collections import Counter
 
 from dagster import (
-    AssetKey,
     AssetCheckResult,
     AssetCheckSpec,
     AssetExecutionContext,
+    AssetKey,
     AssetSelection,
     Config,
     MaterializeResult,
@@ -47,40 +47,85 @@ class ReviewConfig(Config):
     schema_version: str = "v1"
 
 
-@asset(partitions_def=source_shards, backfill_policy=DATASET_BACKFILL, deps=[AssetKey("ingest")],
-       check_specs=dataset_check_specs("face_attributes"), retry_policy=DATASET_RETRY, group_name=GROUP,
-       kinds={"beam", "webdataset", "parquet"}, pool=GPU_POOL,
-       description="Detect faces (MTCNN), align to fixed-size crops, filter (size, blur, pose, crowd, bounds), "
-                   "pre-label attributes zero-shot with open_clip, caption.")
-def face_attributes(context: AssetExecutionContext, config: DatasetRunConfig, storage: StorageResource,
-                    beam: BeamResource) -> MaterializeResult:
+@asset(
+    partitions_def=source_shards,
+    backfill_policy=DATASET_BACKFILL,
+    deps=[AssetKey("ingest")],
+    check_specs=dataset_check_specs("face_attributes"),
+    retry_policy=DATASET_RETRY,
+    group_name=GROUP,
+    kinds={"beam", "webdataset", "parquet"},
+    pool=GPU_POOL,
+    description="Detect faces (MTCNN), align to fixed-size crops, filter (size, blur, pose, crowd, bounds), "
+    "pre-label attributes zero-shot with open_clip, caption.",
+)
+def face_attributes(
+    context: AssetExecutionContext, config: DatasetRunConfig, storage: StorageResource, beam: BeamResource
+) -> MaterializeResult:
     ingested = SourceResource(uri=storage.dataset_url("ingest"), kind="img2dataset")  # decoded once, duplicates gone
     return build_dataset(context, "face_attributes", config, storage, ingested, beam)
 
 
-@asset(partitions_def=source_shards, backfill_policy=DATASET_BACKFILL, deps=[face_attributes], group_name=GROUP, kinds={"labelstudio", "json"},
-       check_specs=[AssetCheckSpec("tasks_valid", asset="face_review_tasks",
-                                   description="tasks follow Label Studio's import format and the labeling config")],
-       description="Label Studio import tasks (crop URL, model labels as predictions) for the faces that need review.")
-def face_review_tasks(context: AssetExecutionContext, config: ReviewConfig, storage: StorageResource) -> MaterializeResult:
+@asset(
+    partitions_def=source_shards,
+    backfill_policy=DATASET_BACKFILL,
+    deps=[face_attributes],
+    group_name=GROUP,
+    kinds={"labelstudio", "json"},
+    check_specs=[
+        AssetCheckSpec(
+            "tasks_valid",
+            asset="face_review_tasks",
+            description="tasks follow Label Studio's import format and the labeling config",
+        )
+    ],
+    description="Label Studio import tasks (crop URL, model labels as predictions) for the faces that need review.",
+)
+def face_review_tasks(
+    context: AssetExecutionContext, config: ReviewConfig, storage: StorageResource
+) -> MaterializeResult:
     schema, out = load_schema(config.schema_version), review_root(storage) + "/tasks"
     shards = list(context.partition_keys)
-    counts = review.export_review(storage.dataset_url("face_attributes"), out, schema, shards, config.image_base,
-                                  config.only_needs_review)
+    counts = review.export_review(
+        storage.dataset_url("face_attributes"), out, schema, shards, config.image_base, config.only_needs_review
+    )
     fs, root = open_fs(out)
-    errors = [e for s in shards for e in review.task_errors(json.loads(fs.cat_file(join(root, s, "tasks.json"))), schema)]
+    errors = [
+        e for s in shards for e in review.task_errors(json.loads(fs.cat_file(join(root, s, "tasks.json"))), schema)
+    ]
     return MaterializeResult(
-        metadata={"tasks": MetadataValue.json(counts), "tasks_dir": MetadataValue.path(out),
-                  "labeling_config": MetadataValue.path(join(out, "labeling_config.xml"))},
-        check_results=[AssetCheckResult(check_name="tasks_valid", passed=not errors, metadata={"errors": MetadataValue.json(errors[:50])})],
+        metadata={
+            "tasks": MetadataValue.json(counts),
+            "tasks_dir": MetadataValue.path(out),
+            "labeling_config": MetadataValue.path(join(out, "labeling_config.xml")),
+        },
+        check_results=[
+            AssetCheckResult(
+                check_name="tasks_valid", passed=not errors, metadata={"errors": MetadataValue.json(errors[:50])}
+            )
+        ],
     )
 
 
-@asset(partitions_def=source_shards, backfill_policy=DATASET_BACKFILL, deps=[face_review_tasks], group_name=GROUP, kinds={"webdataset", "parquet"},
-       check_specs=[*dataset_check_specs(REVIEWED),
-                    AssetCheckSpec("label_provenance", asset=REVIEWED, description="values in {1,-1,0}; every label has source, annotator, time")],
-       description="The final labelled set: every Label Studio export merged (human labels override the model's, with provenance).")
-def face_attributes_reviewed(context: AssetExecutionContext, config: ReviewConfig, storage: StorageResource) -> MaterializeResult:
+@asset(
+    partitions_def=source_shards,
+    backfill_policy=DATASET_BACKFILL,
+    deps=[face_review_tasks],
+    group_name=GROUP,
+    kinds={"webdataset", "parquet"},
+    check_specs=[
+        *dataset_check_specs(REVIEWED),
+        AssetCheckSpec(
+            "label_provenance",
+            asset=REVIEWED,
+            description="values in {1,-1,0}; every label has source, annotator, time",
+        ),
+    ],
+    description="The final labelled set: every Label Studio export merged (human labels override the model's, with provenance).",
+)
+def face_attributes_reviewed(
+    context: AssetExecutionContext, config: ReviewConfig, storage: StorageResource
+) -> MaterializeResult:
     schema, root = load_schema(config.schema_version), review_root(storage)
     store = review.import_exports(list_exports(root), root + "/labels.json", schema)
     shards, url = list(context.partition_keys), storage.dataset_url(REVIEWED)
@@ -92,10 +137,19 @@ def face_attributes_reviewed(context: AssetExecutionContext, config: ReviewConfi
     fs, path = open_fs(root + "/agreement.json")
     fs.pipe_file(path, json.dumps(report, indent=1, sort_keys=True).encode())
     return MaterializeResult(
-        metadata=build_metadata(summary, url) | {"agreement": MetadataValue.md(agreement_table(report)),
-                                                 "model_human_accuracy": report["accuracy"], "reviewed_faces": report["reviewed_faces"]},
-        check_results=[accounting_check(summary), contract_check(url, shards),
-                       AssetCheckResult(check_name="label_provenance", passed=not bad, metadata={"errors": MetadataValue.json(bad[:50])})],
+        metadata=build_metadata(summary, url)
+        | {
+            "agreement": MetadataValue.md(agreement_table(report)),
+            "model_human_accuracy": report["accuracy"],
+            "reviewed_faces": report["reviewed_faces"],
+        },
+        check_results=[
+            accounting_check(summary),
+            contract_check(url, shards),
+            AssetCheckResult(
+                check_name="label_provenance", passed=not bad, metadata={"errors": MetadataValue.json(bad[:50])}
+            ),
+        ],
     )
 
 
@@ -105,9 +159,13 @@ def run_summary(shards: list[str], stats: list[dict]) -> dict:
     for st in stats:
         for status, counter in reasons.items():
             counter.update(st["reasons"][status])
-    return {"inputs": sum(st["inputs"] for st in stats), "shards": shards, "shards_done": [st["shard"] for st in stats],
-            "counts": {k: sum(st["counts"][k] for st in stats) for k in ("ok", "rejected", "failed")},
-            "reasons": {k: dict(v) for k, v in reasons.items()}}
+    return {
+        "inputs": sum(st["inputs"] for st in stats),
+        "shards": shards,
+        "shards_done": [st["shard"] for st in stats],
+        "counts": {k: sum(st["counts"][k] for st in stats) for k in ("ok", "rejected", "failed")},
+        "reasons": {k: dict(v) for k, v in reasons.items()},
+    }
 
 
 def list_exports(root: str) -> list[str]:
@@ -123,8 +181,11 @@ def _stamp(info: dict) -> str:
     return f"{info.get('mtime') or info.get('LastModified') or info.get('updated')}:{info.get('size')}"
 
 
-@sensor(asset_selection=AssetSelection.assets(face_attributes_reviewed), minimum_interval_seconds=60,
-        description="New or changed Label Studio exports in <root>/face_review/exports/: rebuild the reviewed shards they touch.")
+@sensor(
+    asset_selection=AssetSelection.assets(face_attributes_reviewed),
+    minimum_interval_seconds=60,
+    description="New or changed Label Studio exports in <root>/face_review/exports/: rebuild the reviewed shards they touch.",
+)
 def face_review_exports_sensor(context: SensorEvaluationContext, storage: StorageResource) -> SensorResult | SkipReason:
     seen: dict[str, str] = json.loads(context.cursor) if context.cursor else {}
     fs, _ = open_fs(review_root(storage))

@@ -17,6 +17,11 @@ from assets.resources import BeamResource, SourceResource, StorageResource
     kinds={"beam", "webdataset", "parquet"},
     description="Decode (EXIF, any mode to RGB, pixel limit), cap the long side, re-encode as JPEG, hash, reject exact duplicates.",
 )
-def ingest(context: AssetExecutionContext, config: DatasetRunConfig, storage: StorageResource, source: SourceResource,
-           beam: BeamResource) -> MaterializeResult:
+def ingest(
+    context: AssetExecutionContext,
+    config: DatasetRunConfig,
+    storage: StorageResource,
+    source: SourceResource,
+    beam: BeamResource,
+) -> MaterializeResult:
     return build_dataset(context, "ingest", config, storage, source, beam)

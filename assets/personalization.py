@@ -19,7 +19,8 @@ from assets.resources import BeamResource, SourceResource, StorageResource
     kinds={"beam", "pytorch", "webdataset"},
     description="spaCy caption entities, Grounding DINO boxes, SAM masks (COCO RLE per instance), SDD's quality filters.",
 )
-def personalization(context: AssetExecutionContext, config: DatasetRunConfig, storage: StorageResource,
-                    beam: BeamResource) -> MaterializeResult:
+def personalization(
+    context: AssetExecutionContext, config: DatasetRunConfig, storage: StorageResource, beam: BeamResource
+) -> MaterializeResult:
     ingested = SourceResource(uri=storage.dataset_url("ingest"), kind="img2dataset")
     return build_dataset(context, "personalization", config, storage, ingested, beam)

@@ -20,7 +20,9 @@ PREVIEW_SAMPLES = 12
 PREVIEW_CELL = 160
 
 
-def preview_sheet(dataset_url: str, shards: list[str], n: int = PREVIEW_SAMPLES, cell: int = PREVIEW_CELL) -> Image.Image | None:
+def preview_sheet(
+    dataset_url: str, shards: list[str], n: int = PREVIEW_SAMPLES, cell: int = PREVIEW_CELL
+) -> Image.Image | None:
     """A contact sheet of the first ``n`` ok samples over ``shards`` (committed ones only), geometry drawn; None if none."""
     reader = ShardReader(dataset_url)
     done = set(reader.shards())

@@ -39,9 +39,17 @@ class BeamResource(ConfigurableResource):
     options: list[str] = []
     profile: str = "tiny"
 
-    def build(self, dataset: str, source: SourceResource, storage: StorageResource, shards: list[str],
-              config: dict[str, Any] | None = None) -> dict[str, Any]:
-        spec = BuildSpec(dataset, source.uri, storage.root, config or {}, self.profile, source.kind, source.samples_per_shard)
+    def build(
+        self,
+        dataset: str,
+        source: SourceResource,
+        storage: StorageResource,
+        shards: list[str],
+        config: dict[str, Any] | None = None,
+    ) -> dict[str, Any]:
+        spec = BuildSpec(
+            dataset, source.uri, storage.root, config or {}, self.profile, source.kind, source.samples_per_shard
+        )
         return run_build(spec, RunnerConfig(self.runner, self.workers, tuple(self.options)), only=shards)
 
 
@@ -52,6 +60,10 @@ def resources_from_env(env: dict[str, str] | None = None) -> dict[str, Configura
     return {
         "storage": StorageResource(root=env.get("SHARDSMITH_ROOT", os.path.abspath("demo_out/storage"))),
         "source": SourceResource(uri=env.get("SHARDSMITH_SOURCE", os.path.abspath("demo_out/source"))),
-        "beam": BeamResource(runner=env.get("SHARDSMITH_RUNNER", "FnApiRunner"), workers=int(env.get("SHARDSMITH_WORKERS", "1")),
-                             options=env.get("SHARDSMITH_BEAM_OPTIONS", "").split(), profile=env.get("SHARDSMITH_PROFILE", "tiny")),
+        "beam": BeamResource(
+            runner=env.get("SHARDSMITH_RUNNER", "FnApiRunner"),
+            workers=int(env.get("SHARDSMITH_WORKERS", "1")),
+            options=env.get("SHARDSMITH_BEAM_OPTIONS", "").split(),
+            profile=env.get("SHARDSMITH_PROFILE", "tiny"),
+        ),
     }

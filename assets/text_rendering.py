@@ -30,24 +30,28 @@ def _text_audit(url: str, shards: list[str]) -> AssetCheckResult:
                 problems.append(f"{sample.key}: no valid non-empty line")
             if "glyph.png" not in sample.files or "position.png" not in sample.files:
                 problems.append(f"{sample.key}: glyph or position image missing")
-    return AssetCheckResult(check_name="text", passed=not problems,
-                            metadata={"lines": lines, "problems": MetadataValue.json(problems[:50])})
+    return AssetCheckResult(
+        check_name="text", passed=not problems, metadata={"lines": lines, "problems": MetadataValue.json(problems[:50])}
+    )
 
 
 @asset(
     deps=[AssetKey("ingest")],
     partitions_def=source_shards,
     backfill_policy=DATASET_BACKFILL,
-    check_specs=[*dataset_check_specs("text_rendering"),
-                 AssetCheckSpec("text", asset="text_rendering", description="non-empty valid lines, glyph and position images")],
+    check_specs=[
+        *dataset_check_specs("text_rendering"),
+        AssetCheckSpec("text", asset="text_rendering", description="non-empty valid lines, glyph and position images"),
+    ],
     retry_policy=DATASET_RETRY,
     pool=GPU_POOL,
     group_name="text_rendering",
     kinds={"beam", "paddleocr", "webdataset"},
     description="PP-OCR lines (polygon, text, score, script, 3x3 cell, valid), a caption quoting them, glyph + position images.",
 )
-def text_rendering(context: AssetExecutionContext, config: DatasetRunConfig, storage: StorageResource,
-                   beam: BeamResource) -> MaterializeResult:
+def text_rendering(
+    context: AssetExecutionContext, config: DatasetRunConfig, storage: StorageResource, beam: BeamResource
+) -> MaterializeResult:
     ingested = SourceResource(uri=storage.dataset_url("ingest"), kind="img2dataset")
     result = build_dataset(context, "text_rendering", config, storage, ingested, beam)
     audit = _text_audit(storage.dataset_url("text_rendering"), list(context.partition_keys))

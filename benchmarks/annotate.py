@@ -64,8 +64,13 @@ def naive(gd_model, sam_predictor, spec, work: list[tuple[bytes, str]], device: 
     from groundingdino.util import box_ops
     from groundingdino.util.inference import predict
 
-    transform = T.Compose([T.RandomResize([spec.image_size], max_size=spec.max_size), T.ToTensor(),
-                           T.Normalize([0.485, 0.456, 0.406], [0.229, 0.224, 0.225])])
+    transform = T.Compose(
+        [
+            T.RandomResize([spec.image_size], max_size=spec.max_size),
+            T.ToTensor(),
+            T.Normalize([0.485, 0.456, 0.406], [0.229, 0.224, 0.225]),
+        ]
+    )
     boxes_total = 0
     for data, prompt in work:
         image = decode(data)
@@ -102,7 +107,9 @@ def main() -> None:
     parser.add_argument("--images", type=int, default=16)
     parser.add_argument("--batch", type=int, default=8, help="images per Grounding DINO forward (ours)")
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--profile", default="tiny", help="tiny, or production (weights from SHARDSMITH_GD_*/SAM_* env)")
+    parser.add_argument(
+        "--profile", default="tiny", help="tiny, or production (weights from SHARDSMITH_GD_*/SAM_* env)"
+    )
     args = parser.parse_args()
     device = "cuda" if torch.cuda.is_available() else "cpu"
     dtype = "bfloat16" if device == "cuda" else "float32"
@@ -117,27 +124,56 @@ def main() -> None:
     ours(detector, segmenter, work[: args.batch], args.batch)  # warm-up both paths
     naive(gd_raw, sam_raw, gd_spec, work[:2], device)
     masks: dict[str, int] = {}
-    times = interleaved({"ours": lambda: masks.__setitem__("ours", ours(detector, segmenter, work, args.batch)),
-                         "naive_demo_loop": lambda: masks.__setitem__("naive_demo_loop", naive(gd_raw, sam_raw, gd_spec, work, device))},
-                        args.repeats)
+    times = interleaved(
+        {
+            "ours": lambda: masks.__setitem__("ours", ours(detector, segmenter, work, args.batch)),
+            "naive_demo_loop": lambda: masks.__setitem__(
+                "naive_demo_loop", naive(gd_raw, sam_raw, gd_spec, work, device)
+            ),
+        },
+        args.repeats,
+    )
     flops = flops_per_image(detector, segmenter, work)
-    figures = {k: {"median_s": round(median(v), 3), "images_per_s": round(len(work) / median(v), 3), "masks": masks[k],
-                   "runs_s": [round(t, 3) for t in v]} for k, v in times.items()}
+    figures = {
+        k: {
+            "median_s": round(median(v), 3),
+            "images_per_s": round(len(work) / median(v), 3),
+            "masks": masks[k],
+            "runs_s": [round(t, 3) for t in v],
+        }
+        for k, v in times.items()
+    }
     rate = figures["ours"]["images_per_s"]
     gpu = torch.cuda.get_device_name(0) if device == "cuda" else None
     peak = next((p for name, p in BF16_PEAK.items() if gpu and name in gpu), None)
-    result = {"command": f"make bench  (python -m benchmarks.annotate --images {args.images} --batch {args.batch} --profile {args.profile})",
-              "device": gpu or "cpu", "profile": args.profile, "models": {"detector": detector.model_id, "segmenter": segmenter.model_id},
-              "figures": figures, "speedup_ours_vs_naive": round(rate / figures["naive_demo_loop"]["images_per_s"], 3),
-              "flops_per_image": flops, "achieved_tflops": round(flops * rate / 1e12, 4),
-              "share_of_bf16_peak": round(flops * rate / peak, 4) if peak else None,
-              "gpu_hours_for_76M_images": round(SDD_IMAGES / rate / 3600, 1) if device == "cuda" else None}
-    md = [f"# annotate (Grounding DINO + SAM), {args.profile} profile on {result['device']}, {len(work)} images, median of {args.repeats}", "",
-          "| path | median s | images/s | masks made |", "| --- | ---: | ---: | ---: |"]
+    result = {
+        "command": f"make bench  (python -m benchmarks.annotate --images {args.images} --batch {args.batch} --profile {args.profile})",
+        "device": gpu or "cpu",
+        "profile": args.profile,
+        "models": {"detector": detector.model_id, "segmenter": segmenter.model_id},
+        "figures": figures,
+        "speedup_ours_vs_naive": round(rate / figures["naive_demo_loop"]["images_per_s"], 3),
+        "flops_per_image": flops,
+        "achieved_tflops": round(flops * rate / 1e12, 4),
+        "share_of_bf16_peak": round(flops * rate / peak, 4) if peak else None,
+        "gpu_hours_for_76M_images": round(SDD_IMAGES / rate / 3600, 1) if device == "cuda" else None,
+    }
+    md = [
+        f"# annotate (Grounding DINO + SAM), {args.profile} profile on {result['device']}, {len(work)} images, median of {args.repeats}",
+        "",
+        "| path | median s | images/s | masks made |",
+        "| --- | ---: | ---: | ---: |",
+    ]
     md += [f"| {k} | {v['median_s']} | {v['images_per_s']} | {v['masks']} |" for k, v in figures.items()]
-    md += ["", f"ours / naive: {result['speedup_ours_vs_naive']}x; {flops / 1e9:.1f} GFLOP per image; {result['achieved_tflops']} TFLOP/s achieved"
-           + (f" = {result['share_of_bf16_peak']:.1%} of the bf16 peak; 76M images = {result['gpu_hours_for_76M_images']} GPU-hours"
-              if peak else " (no GPU: no peak share, no GPU-hours)")]
+    md += [
+        "",
+        f"ours / naive: {result['speedup_ours_vs_naive']}x; {flops / 1e9:.1f} GFLOP per image; {result['achieved_tflops']} TFLOP/s achieved"
+        + (
+            f" = {result['share_of_bf16_peak']:.1%} of the bf16 peak; 76M images = {result['gpu_hours_for_76M_images']} GPU-hours"
+            if peak
+            else " (no GPU: no peak share, no GPU-hours)"
+        ),
+    ]
     write_result(f"annotate_{args.profile}_{'gpu' if gpu else 'cpu'}", result, "\n".join(md))
     print("\n".join(md))
 

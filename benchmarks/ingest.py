@@ -62,7 +62,9 @@ def main() -> None:
     done = fresh()
     ingest(source, done, 1)
     cases = {
-        "beam_fixed_cost": lambda: ingest(source, done, 1),  # every shard already done: pipeline start-up and teardown only
+        "beam_fixed_cost": lambda: ingest(
+            source, done, 1
+        ),  # every shard already done: pipeline start-up and teardown only
         "raw_copy": lambda: raw_copy(source, fresh()),
         "plain_loop": lambda: plain_loop(source, fresh()),
         "ingest_beam_1_worker": lambda: ingest(source, fresh(), 1),
@@ -70,24 +72,56 @@ def main() -> None:
     }
     times = interleaved(cases, args.repeats)
     shutil.rmtree(work)
-    cores = {"beam_fixed_cost": 1, "raw_copy": 1, "plain_loop": 1, "ingest_beam_1_worker": 1, "ingest_beam_2_workers": 2}
-    figures = {name: {"median_s": round(median(ts), 4), "samples_per_s": round(n / median(ts), 1),
-                      "samples_per_s_per_core": round(n / median(ts) / cores[name], 1), "runs_s": [round(t, 4) for t in ts]}
-               for name, ts in times.items()}
+    cores = {
+        "beam_fixed_cost": 1,
+        "raw_copy": 1,
+        "plain_loop": 1,
+        "ingest_beam_1_worker": 1,
+        "ingest_beam_2_workers": 2,
+    }
+    figures = {
+        name: {
+            "median_s": round(median(ts), 4),
+            "samples_per_s": round(n / median(ts), 1),
+            "samples_per_s_per_core": round(n / median(ts) / cores[name], 1),
+            "runs_s": [round(t, 4) for t in ts],
+        }
+        for name, ts in times.items()
+    }
     fixed = figures["beam_fixed_cost"]["median_s"]
     marginal = n / (figures["ingest_beam_1_worker"]["median_s"] - fixed)
-    ratios = {"ingest_1_worker_vs_plain_loop": round(figures["ingest_beam_1_worker"]["samples_per_s"] / figures["plain_loop"]["samples_per_s"], 3),
-              "ingest_1_worker_without_fixed_cost_vs_plain_loop": round(marginal / figures["plain_loop"]["samples_per_s"], 3),
-              "plain_loop_vs_raw_copy": round(figures["plain_loop"]["samples_per_s"] / figures["raw_copy"]["samples_per_s"], 4)}
-    result = {"command": f"make bench  (python -m benchmarks.ingest --copies {args.copies} --repeats {args.repeats})",
-              "samples": n, "shards": summary["shards"], "figures": figures, "ratios": ratios}
-    lines = [f"# ingest: {n} samples in {summary['shards']} shards, median of {args.repeats} interleaved runs", "",
-             "| case | median s | samples/s | samples/s per core |", "| --- | ---: | ---: | ---: |"]
-    lines += [f"| {k} | {v['median_s']} | {v['samples_per_s']} | {v['samples_per_s_per_core']} |" for k, v in figures.items()]
-    lines += ["", f"ingest (1 worker) / plain loop: {ratios['ingest_1_worker_vs_plain_loop']} "
-              f"({ratios['ingest_1_worker_without_fixed_cost_vs_plain_loop']} once Beam's fixed {fixed:.2f}s start-up is taken out); "
-              f"plain loop / raw copy: {ratios['plain_loop_vs_raw_copy']}",
-              "beam_fixed_cost is a run whose shards are all done already: Beam's start-up and teardown, no samples."]
+    ratios = {
+        "ingest_1_worker_vs_plain_loop": round(
+            figures["ingest_beam_1_worker"]["samples_per_s"] / figures["plain_loop"]["samples_per_s"], 3
+        ),
+        "ingest_1_worker_without_fixed_cost_vs_plain_loop": round(marginal / figures["plain_loop"]["samples_per_s"], 3),
+        "plain_loop_vs_raw_copy": round(
+            figures["plain_loop"]["samples_per_s"] / figures["raw_copy"]["samples_per_s"], 4
+        ),
+    }
+    result = {
+        "command": f"make bench  (python -m benchmarks.ingest --copies {args.copies} --repeats {args.repeats})",
+        "samples": n,
+        "shards": summary["shards"],
+        "figures": figures,
+        "ratios": ratios,
+    }
+    lines = [
+        f"# ingest: {n} samples in {summary['shards']} shards, median of {args.repeats} interleaved runs",
+        "",
+        "| case | median s | samples/s | samples/s per core |",
+        "| --- | ---: | ---: | ---: |",
+    ]
+    lines += [
+        f"| {k} | {v['median_s']} | {v['samples_per_s']} | {v['samples_per_s_per_core']} |" for k, v in figures.items()
+    ]
+    lines += [
+        "",
+        f"ingest (1 worker) / plain loop: {ratios['ingest_1_worker_vs_plain_loop']} "
+        f"({ratios['ingest_1_worker_without_fixed_cost_vs_plain_loop']} once Beam's fixed {fixed:.2f}s start-up is taken out); "
+        f"plain loop / raw copy: {ratios['plain_loop_vs_raw_copy']}",
+        "beam_fixed_cost is a run whose shards are all done already: Beam's start-up and teardown, no samples.",
+    ]
     path = write_result("ingest", result, "\n".join(lines))
     print("\n".join(lines))
     print(f"\nwritten to {path}")

@@ -23,9 +23,9 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter, ImageFont
 
+from benchmarks.common import write_result
 from models.ocr import OCR, OCRConfig, TextLine, build_ocr
 from pipelines.text.glyphs import default_font_path
-from benchmarks.common import write_result
 from pipelines.text.lines import merge_words, polygon_iou
 
 WORDS = tuple(
@@ -279,14 +279,18 @@ def main() -> None:
             report[name] = {"model_id": ocr.model_id, "load_s": round(time.perf_counter() - t, 2)}
             ocr.read([page])  # warm-up
     signs = sample_source_signs()
-    results = run_interleaved(engines, [*(s.image for s in samples), page, *(s.image for s in signs)], args.repeats, args.seed)
+    results = run_interleaved(
+        engines, [*(s.image for s in samples), page, *(s.image for s in signs)], args.repeats, args.seed
+    )
     n = len(samples)
     for name, result in results.items():
         preds = result["preds"]
         report[name]["synthetic"] = score_synthetic(samples, preds[:n])
         report[name]["synthetic_merged_lines"] = score_synthetic(samples, [merge_words(p) for p in preds[:n]])
         report[name]["page_png"] = score_page(preds[n])
-        report[name]["sample_source_signs_merged_lines"] = score_synthetic(signs, [merge_words(p) for p in preds[n + 1 :]])
+        report[name]["sample_source_signs_merged_lines"] = score_synthetic(
+            signs, [merge_words(p) for p in preds[n + 1 :]]
+        )
         report[name] |= timing(result)
     report["command"] = "make bench  (python -m benchmarks.ocr)"
     print(json.dumps(report, indent=2))
@@ -300,20 +304,28 @@ def sample_source_signs() -> list[Sample]:
     out = []
     for item in text_items():
         image = np.asarray(Image.open(io.BytesIO(item.files["jpg"])).convert("RGB"))
-        out.append(Sample(image, [(np.asarray(t["polygon"], dtype=np.float32), t["text"]) for t in item.meta["text_lines"]]))
+        out.append(
+            Sample(image, [(np.asarray(t["polygon"], dtype=np.float32), t["text"]) for t in item.meta["text_lines"]])
+        )
     return out
 
 
 def summary_table(report: dict) -> str:
-    rows = ["# OCR backends side by side (same PP-OCRv4 models), one run, interleaved", "",
-            "| engine | set | line recall | precision | sentence acc | mean 1-NED | median CPU ms/img |", "| --- | --- | ---: | ---: | ---: | ---: | ---: |"]
+    rows = [
+        "# OCR backends side by side (same PP-OCRv4 models), one run, interleaved",
+        "",
+        "| engine | set | line recall | precision | sentence acc | mean 1-NED | median CPU ms/img |",
+        "| --- | --- | ---: | ---: | ---: | ---: | ---: |",
+    ]
     for name, r in report.items():
         if not isinstance(r, dict) or "synthetic" not in r:
             continue
         for key in ("synthetic", "synthetic_merged_lines", "sample_source_signs_merged_lines"):
             m = r[key]
-            rows.append(f"| {name} | {key} | {m['recall@iou0.5']} | {m['precision@iou0.5']} | {m['sentence_accuracy']} | "
-                        f"{m['mean_1_minus_ned']} | {r['median_cpu_ms_per_image']} |")
+            rows.append(
+                f"| {name} | {key} | {m['recall@iou0.5']} | {m['precision@iou0.5']} | {m['sentence_accuracy']} | "
+                f"{m['mean_1_minus_ned']} | {r['median_cpu_ms_per_image']} |"
+            )
     return "\n".join(rows)
 
 

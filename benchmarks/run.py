@@ -5,7 +5,13 @@ from __future__ import annotations
 import importlib
 import sys
 
-BENCHMARKS = ["benchmarks.ingest", "benchmarks.negatives", "benchmarks.ocr", "benchmarks.annotate", "benchmarks.validate_scale"]
+BENCHMARKS = [
+    "benchmarks.ingest",
+    "benchmarks.negatives",
+    "benchmarks.ocr",
+    "benchmarks.annotate",
+    "benchmarks.validate_scale",
+]
 
 
 def main() -> None:

@@ -32,8 +32,14 @@ def _sample(i: int, side: int) -> Written:
     buf = io.BytesIO()
     image.save(buf, format="JPEG", quality=85)
     key = f"s{i:05d}"
-    record = {"key": key, "source_key": key, "width": image.width, "height": image.height, "caption": f"sample {i}",
-              "models": MODELS}
+    record = {
+        "key": key,
+        "source_key": key,
+        "width": image.width,
+        "height": image.height,
+        "caption": f"sample {i}",
+        "models": MODELS,
+    }
     files = {"jpg": buf.getvalue(), "txt": record["caption"].encode(), "json": json.dumps(record).encode()}
     return Written(key, key, files)
 
@@ -48,7 +54,9 @@ def write_template(out: DatasetDir, samples: int, side: int) -> dict:
                 writer.add(Failed(f"s{i:05d}", f"s{i:05d}", "truncated"))
             else:
                 writer.add(_sample(i, side))
-        stats = writer.commit(dataset="bench", inputs=samples, models=MODELS, config_sha256="bench", code_version=code_version())
+        stats = writer.commit(
+            dataset="bench", inputs=samples, models=MODELS, config_sha256="bench", code_version=code_version()
+        )
     return stats.to_dict()
 
 
@@ -73,7 +81,9 @@ def break_some(out: DatasetDir, shards: int) -> dict[str, str]:
     a, b, c, d = (f"{shards * i // 5:05d}" for i in range(1, 5))
     (base / f"{a}_stats.json").unlink()  # killed after its renames, before the commit marker
     tar = base / f"{b}.tar"
-    tar.write_bytes(tar.read_bytes()[: tar.stat().st_size // 2 + 100])  # damaged in storage after the commit, mid-member
+    tar.write_bytes(
+        tar.read_bytes()[: tar.stat().st_size // 2 + 100]
+    )  # damaged in storage after the commit, mid-member
     (base / f"{c}.tar").unlink()  # lost
     (base / f"{d}.parquet").write_bytes(b"not a parquet file")  # overwritten by something else
     out.write_sizes()
@@ -97,29 +107,40 @@ def main() -> None:
     try:
         out, gen_s = timed(lambda: generate(work, args.shards, args.samples, args.side))
         tar_bytes = sum(p.stat().st_size for p in Path(out.path).glob("*.tar"))
-        clean = {mode: timed(lambda d=deep: validate_dataset(out.url, deep=d, workers=args.workers))
-                 for mode, deep in (("quick", False), ("deep", True))}
+        clean = {
+            mode: timed(lambda d=deep: validate_dataset(out.url, deep=d, workers=args.workers))
+            for mode, deep in (("quick", False), ("deep", True))
+        }
         assert all(report.ok for report, _ in clean.values()), [r.errors[:5] for r, _ in clean.values()]
         broken = break_some(out, args.shards)
         expected = [f"{n:05d}" for n in range(args.shards + 1)]  # what the source lists: one more than was built
-        found = {mode: timed(lambda d=deep: validate_dataset(out.url, deep=d, workers=args.workers, only=expected))
-                 for mode, deep in (("quick", False), ("deep", True))}
+        found = {
+            mode: timed(lambda d=deep: validate_dataset(out.url, deep=d, workers=args.workers, only=expected))
+            for mode, deep in (("quick", False), ("deep", True))
+        }
     finally:
         shutil.rmtree(work, ignore_errors=True)
     reported = {mode: sorted({s for s, _ in r.errors}) for mode, (r, _) in found.items()}
     result = {
-        "shards": args.shards, "samples_per_shard": args.samples, "image_side": args.side, "workers": args.workers,
-        "tar_mib": round(tar_bytes / 2**20, 1), "generate_s": round(gen_s, 2),
+        "shards": args.shards,
+        "samples_per_shard": args.samples,
+        "image_side": args.side,
+        "workers": args.workers,
+        "tar_mib": round(tar_bytes / 2**20, 1),
+        "generate_s": round(gen_s, 2),
         "validate_s": {mode: round(s, 3) for mode, (_, s) in clean.items()},
         "shards_per_s": {mode: round(args.shards / s) for mode, (_, s) in clean.items()},
-        "broken": broken, "reported_shards": reported,
+        "broken": broken,
+        "reported_shards": reported,
         "errors": {mode: [f"{s}: {m}" for s, m in r.errors] for mode, (r, _) in found.items()},
     }
     q, d = clean["quick"][1], clean["deep"][1]
-    md = (f"# validate over {args.shards} shards ({args.samples} inputs each, {result['tar_mib']} MiB of tars, warm page cache)\n\n"
-          f"| mode | seconds | shards/s |\n| --- | --- | --- |\n| quick (stats + parquet + tar size) | {q:.2f} | {args.shards / q:.0f} |\n"
-          f"| deep (+ every tar: keys, json, image sizes, checksums) | {d:.2f} | {args.shards / d:.0f} |\n\n"
-          f"Broken on purpose: {broken}.\nReported by quick: {reported['quick']}; by deep: {reported['deep']}.\n")
+    md = (
+        f"# validate over {args.shards} shards ({args.samples} inputs each, {result['tar_mib']} MiB of tars, warm page cache)\n\n"
+        f"| mode | seconds | shards/s |\n| --- | --- | --- |\n| quick (stats + parquet + tar size) | {q:.2f} | {args.shards / q:.0f} |\n"
+        f"| deep (+ every tar: keys, json, image sizes, checksums) | {d:.2f} | {args.shards / d:.0f} |\n\n"
+        f"Broken on purpose: {broken}.\nReported by quick: {reported['quick']}; by deep: {reported['deep']}.\n"
+    )
     write_result("validate_scale", result, md)
     print(md)
     missed = {s for s in broken if s not in reported["deep"]}

@@ -40,13 +40,21 @@ def main() -> int:
     known = set(instance.get_dynamic_partitions(source_shards.name))
     instance.add_dynamic_partitions(source_shards.name, [s for s in shards if s not in known])
     start = time.perf_counter()
-    result = materialize(list(defs.assets), instance=instance, resources=resources,
-                         tags={ASSET_PARTITION_RANGE_START_TAG: shards[0], ASSET_PARTITION_RANGE_END_TAG: shards[-1]})
-    print(f"\nmaterialized {len(defs.assets)} asset(s) x {len(shards)} partitions in {time.perf_counter() - start:.1f}s "
-          f"(run {result.run_id}, Dagster home {os.environ['DAGSTER_HOME']})")
+    result = materialize(
+        list(defs.assets),
+        instance=instance,
+        resources=resources,
+        tags={ASSET_PARTITION_RANGE_START_TAG: shards[0], ASSET_PARTITION_RANGE_END_TAG: shards[-1]},
+    )
+    print(
+        f"\nmaterialized {len(defs.assets)} asset(s) x {len(shards)} partitions in {time.perf_counter() - start:.1f}s "
+        f"(run {result.run_id}, Dagster home {os.environ['DAGSTER_HOME']})"
+    )
     ok = result.success
     for check in result.get_asset_check_evaluations():
-        print(f"  check {check.asset_key.to_user_string()}:{check.check_name}: {'passed' if check.passed else 'FAILED'}")
+        print(
+            f"  check {check.asset_key.to_user_string()}:{check.check_name}: {'passed' if check.passed else 'FAILED'}"
+        )
         ok &= check.passed
     from pipelines.store import DatasetDir
 
@@ -58,11 +66,15 @@ def main() -> int:
         report = validate_dataset(url)
         sheet = out / f"{name}_grid.png"
         _grid(ShardReader(url), sheet)
-        print(f"{name}: {url}  [{report.shards} shards, {report.samples} samples, validate {'OK' if report.ok else 'INVALID'}]")
+        print(
+            f"{name}: {url}  [{report.shards} shards, {report.samples} samples, validate {'OK' if report.ok else 'INVALID'}]"
+        )
         print(f"  contact sheet: {sheet}")
         ok &= report.ok
-    print(f"\nlook closer:  .venv/bin/shardsmith stats {root}/ingest   |   .venv/bin/shardsmith show {root}/personalization KEY --out x.png"
-          "   |   make ui  (the runs above are in its history)")
+    print(
+        f"\nlook closer:  .venv/bin/shardsmith stats {root}/ingest   |   .venv/bin/shardsmith show {root}/personalization KEY --out x.png"
+        "   |   make ui  (the runs above are in its history)"
+    )
     return 0 if ok else 1
 
 

@@ -28,8 +28,11 @@ def dataset_keys(context: ScheduleEvaluationContext) -> list[AssetKey]:
     """The assets partitioned by source shard that are registered datasets: each writes ``<root>/<asset name>/`` in the
     data contract's layout (other partitioned assets, such as review exports, have no shards to check)."""
     graph, datasets = context.repository_def.asset_graph, set(dataset_names())
-    return sorted(k for k in graph.materializable_asset_keys if k.path[-1] in datasets
-                  and getattr(graph.get(k).partitions_def, "name", None) == source_shards.name)
+    return sorted(
+        k
+        for k in graph.materializable_asset_keys
+        if k.path[-1] in datasets and getattr(graph.get(k).partitions_def, "name", None) == source_shards.name
+    )
 
 
 def missing_partitions(context: ScheduleEvaluationContext, storage: StorageResource, keys: list[AssetKey]) -> list[str]:
@@ -58,14 +61,24 @@ def contiguous_runs(partitions: list[str], chosen: list[str]) -> list[list[str]]
     return runs
 
 
-@schedule(job_name=JOB, cron_schedule=NIGHTLY_CRON, default_status=DefaultScheduleStatus.STOPPED,
-          description="Nightly: rebuild every partition whose shard is not committed in storage for some dataset (missing, "
-                      "failed or interrupted), in runs of at most SHARDSMITH_PARTITIONS_PER_RUN consecutive partitions.")
-def nightly_backfill_schedule(context: ScheduleEvaluationContext, storage: StorageResource) -> list[RunRequest] | SkipReason:
+@schedule(
+    job_name=JOB,
+    cron_schedule=NIGHTLY_CRON,
+    default_status=DefaultScheduleStatus.STOPPED,
+    description="Nightly: rebuild every partition whose shard is not committed in storage for some dataset (missing, "
+    "failed or interrupted), in runs of at most SHARDSMITH_PARTITIONS_PER_RUN consecutive partitions.",
+)
+def nightly_backfill_schedule(
+    context: ScheduleEvaluationContext, storage: StorageResource
+) -> list[RunRequest] | SkipReason:
     keys = dataset_keys(context)
     chosen = missing_partitions(context, storage, keys)
     if not chosen:
         return SkipReason(f"every partition of {[k.to_user_string() for k in keys]} is committed in {storage.root}")
     partitions = context.instance.get_dynamic_partitions(source_shards.name)
     tick = context.scheduled_execution_time.strftime("%Y%m%dT%H%M")
-    return [r for run in contiguous_runs(partitions, chosen) for r in batch_requests(run, PARTITIONS_PER_RUN, f"nightly-{tick}-")]
+    return [
+        r
+        for run in contiguous_runs(partitions, chosen)
+        for r in batch_requests(run, PARTITIONS_PER_RUN, f"nightly-{tick}-")
+    ]

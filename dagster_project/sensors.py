@@ -41,10 +41,14 @@ def batch_requests(keys: Sequence[str], per_run: int, run_key_prefix: str) -> li
     return requests
 
 
-@sensor(job_name=JOB, minimum_interval_seconds=60, default_status=DefaultSensorStatus.STOPPED,
-        description="Lists the source root (a path or any fsspec URL); adds each new shard as a partition and requests "
-                    "runs for new shards in batches of SHARDSMITH_PARTITIONS_PER_RUN. The cursor holds every shard "
-                    "already requested, so no shard is requested twice.")
+@sensor(
+    job_name=JOB,
+    minimum_interval_seconds=60,
+    default_status=DefaultSensorStatus.STOPPED,
+    description="Lists the source root (a path or any fsspec URL); adds each new shard as a partition and requests "
+    "runs for new shards in batches of SHARDSMITH_PARTITIONS_PER_RUN. The cursor holds every shard "
+    "already requested, so no shard is requested twice.",
+)
 def source_shards_sensor(context: SensorEvaluationContext, source: SourceResource) -> SensorResult | SkipReason:
     requested = decode_cursor(context.cursor)
     known = set(context.instance.get_dynamic_partitions(source_shards.name))

@@ -88,9 +88,16 @@ class DagsterDev:
         dagster = str(Path(sys.executable).with_name("dagster"))
         cmd = [dagster, "dev", "-m", LOCATION, "-h", "127.0.0.1", "-p", str(self.port)]
         with open(self.log, "ab") as log:
-            self.proc = subprocess.Popen(cmd, env=self.env, cwd=Path(__file__).resolve().parents[1], stdout=log,
-                                         stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, preexec_fn=_default_sigint,
-                                         start_new_session=True)
+            self.proc = subprocess.Popen(
+                cmd,
+                env=self.env,
+                cwd=Path(__file__).resolve().parents[1],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                preexec_fn=_default_sigint,
+                start_new_session=True,
+            )
         self.wait_ready(timeout_s)
         return self
 
@@ -125,7 +132,9 @@ class DagsterDev:
     def add_partitions(self, partitions_def: str, keys: list[str]) -> None:
         selector = {"repositoryLocationName": LOCATION, "repositoryName": REPOSITORY}
         for key in keys:
-            result = self.graphql(ADD_PARTITION, {"selector": selector, "name": partitions_def, "key": key})["addDynamicPartition"]
+            result = self.graphql(ADD_PARTITION, {"selector": selector, "name": partitions_def, "key": key})[
+                "addDynamicPartition"
+            ]
             if result["__typename"] != "AddDynamicPartitionSuccess":
                 raise RuntimeError(f"addDynamicPartition {key}: {result}")
 
@@ -188,4 +197,3 @@ class DagsterDev:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
-

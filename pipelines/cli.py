@@ -34,7 +34,9 @@ def _parse_sets(values: tuple[str, ...]) -> dict[str, Any]:
 @click.option("-v", "--verbose", is_flag=True, help="Log Beam and pipeline details.")
 def main(verbose: bool) -> None:
     """shardsmith: build sharded multimodal training corpora and inspect them."""
-    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.INFO if verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s"
+    )
 
 
 @main.command("sample-source")
@@ -51,21 +53,56 @@ def sample_source(out: str, shards: int, copies: int) -> None:
 
 @main.command()
 @click.argument("dataset", type=click.Choice(dataset_names()))
-@click.option("--source", required=True, help="img2dataset output or a folder of images with a captions file (path or URL).")
+@click.option(
+    "--source", required=True, help="img2dataset output or a folder of images with a captions file (path or URL)."
+)
 @click.option("--out", required=True, help="Storage root; the dataset is written to OUT/DATASET.")
-@click.option("--workers", default=1, show_default=True, help="Worker processes (FnApiRunner multi-processing when > 1).")
+@click.option(
+    "--workers", default=1, show_default=True, help="Worker processes (FnApiRunner multi-processing when > 1)."
+)
 @click.option("--shards", "limit", type=int, default=None, help="Build only the first K source shards.")
 @click.option("--only", default=None, help="Comma-separated source shard ids to build (e.g. 00000,00003).")
-@click.option("--profile", default="tiny", show_default=True, help="Model profile: tiny (random-weight real architectures) or production.")
-@click.option("--config", "config_file", type=click.Path(exists=True, dir_okay=False), help="JSON file with the dataset config.")
-@click.option("--set", "sets", multiple=True, help="Override one config field: --set max_side=512 (value parsed as JSON).")
-@click.option("--runner", default="FnApiRunner", show_default=True, help="Beam runner (FnApiRunner, PortableRunner, DataflowRunner, ...).")
-@click.option("--beam-option", "beam_options", multiple=True, help="Extra Beam pipeline option, e.g. --beam-option=--region=europe-west4.")
+@click.option(
+    "--profile",
+    default="tiny",
+    show_default=True,
+    help="Model profile: tiny (random-weight real architectures) or production.",
+)
+@click.option(
+    "--config", "config_file", type=click.Path(exists=True, dir_okay=False), help="JSON file with the dataset config."
+)
+@click.option(
+    "--set", "sets", multiple=True, help="Override one config field: --set max_side=512 (value parsed as JSON)."
+)
+@click.option(
+    "--runner",
+    default="FnApiRunner",
+    show_default=True,
+    help="Beam runner (FnApiRunner, PortableRunner, DataflowRunner, ...).",
+)
+@click.option(
+    "--beam-option",
+    "beam_options",
+    multiple=True,
+    help="Extra Beam pipeline option, e.g. --beam-option=--region=europe-west4.",
+)
 @click.option("--source-kind", type=click.Choice(["auto", "img2dataset", "folder"]), default="auto", show_default=True)
 @click.option("--samples-per-shard", default=1000, show_default=True, help="Shard size for a folder source.")
-def build(dataset: str, source: str, out: str, workers: int, limit: int | None, only: str | None, profile: str,
-          config_file: str | None, sets: tuple[str, ...], runner: str, beam_options: tuple[str, ...], source_kind: str,
-          samples_per_shard: int) -> None:
+def build(
+    dataset: str,
+    source: str,
+    out: str,
+    workers: int,
+    limit: int | None,
+    only: str | None,
+    profile: str,
+    config_file: str | None,
+    sets: tuple[str, ...],
+    runner: str,
+    beam_options: tuple[str, ...],
+    source_kind: str,
+    samples_per_shard: int,
+) -> None:
     """Build DATASET from SOURCE into OUT/DATASET; done shards are skipped, unfinished ones rebuilt."""
     from pipelines.runner import BuildSpec, RunnerConfig, run_build, select_shards
 
@@ -106,8 +143,10 @@ class _progress:
 
 def _print_summary(report: dict[str, Any]) -> None:
     c = report["counts"]
-    click.echo(f"{report['dataset_dir']}: {len(report['shards_done'])}/{len(report['shards'])} shards, "
-               f"{report['inputs']} inputs: ok {c['ok']}, rejected {c['rejected']}, failed {c['failed']}")
+    click.echo(
+        f"{report['dataset_dir']}: {len(report['shards_done'])}/{len(report['shards'])} shards, "
+        f"{report['inputs']} inputs: ok {c['ok']}, rejected {c['rejected']}, failed {c['failed']}"
+    )
     for status in ("rejected", "failed"):
         for reason, n in sorted(report["reasons"][status].items(), key=lambda kv: -kv[1]):
             click.echo(f"  {status:<8} {reason:<28} {n}")
@@ -136,8 +175,10 @@ def stats(directory: str, as_json: bool, per_shard: bool) -> None:
     if per_shard:
         for s in shards:
             st = d.read_stats(s)
-            click.echo(f"  {s}: inputs {st['inputs']:>6}  ok {st['counts']['ok']:>6}  rejected {st['counts']['rejected']:>5}  "
-                       f"failed {st['counts']['failed']:>5}  {st['timings_s'].get('total', 0):.2f}s")
+            click.echo(
+                f"  {s}: inputs {st['inputs']:>6}  ok {st['counts']['ok']:>6}  rejected {st['counts']['rejected']:>5}  "
+                f"failed {st['counts']['failed']:>5}  {st['timings_s'].get('total', 0):.2f}s"
+            )
 
 
 @main.command()
@@ -154,8 +195,10 @@ def show(directory: str, key: str, out: str) -> None:
         raise click.ClickException(f"no key {key!r} in {directory}")
     shard, row = found
     if row["status"] != "ok":
-        raise click.ClickException(f"{key} (shard {shard}, source {row['source_key']}) is {row['status']}: {row['reason']}"
-                                   + (f" ({row['detail']})" if row.get("detail") else ""))
+        raise click.ClickException(
+            f"{key} (shard {shard}, source {row['source_key']}) is {row['status']}: {row['reason']}"
+            + (f" ({row['detail']})" if row.get("detail") else "")
+        )
     sample = reader.sample(key)
     render_sample(sample.files, sample.record).save(out)
     click.echo(f"{key} (shard {shard}) -> {out}")
@@ -206,8 +249,10 @@ def validate(directory: str, quick: bool, as_json: bool) -> None:
             click.echo(f"ERROR   {shard}: {message}")
         for shard, message in report.warnings:
             click.echo(f"warning {shard}: {message}")
-        click.echo(f"{'OK' if report.ok else 'INVALID'}: {report.shards} shards, {report.samples} samples, "
-                   f"{len(report.errors)} errors, {len(report.warnings)} warnings")
+        click.echo(
+            f"{'OK' if report.ok else 'INVALID'}: {report.shards} shards, {report.samples} samples, "
+            f"{len(report.errors)} errors, {len(report.warnings)} warnings"
+        )
     sys.exit(0 if report.ok else 1)
 
 

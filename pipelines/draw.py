@@ -13,8 +13,20 @@ from PIL import Image, ImageDraw, ImageFont
 
 from pipelines.geometry import decode_rle, shapes
 
-PALETTE = [(230, 25, 75), (60, 180, 75), (255, 225, 25), (0, 130, 200), (245, 130, 48), (145, 30, 180),
-           (70, 240, 240), (240, 50, 230), (210, 245, 60), (250, 190, 212), (0, 128, 128), (170, 110, 40)]
+PALETTE = [
+    (230, 25, 75),
+    (60, 180, 75),
+    (255, 225, 25),
+    (0, 130, 200),
+    (245, 130, 48),
+    (145, 30, 180),
+    (70, 240, 240),
+    (240, 50, 230),
+    (210, 245, 60),
+    (250, 190, 212),
+    (0, 128, 128),
+    (170, 110, 40),
+]
 _FONT = os.path.join(matplotlib.get_data_path(), "fonts", "ttf", "DejaVuSans.ttf")
 
 
@@ -64,7 +76,13 @@ def draw_record(image: Image.Image, record: dict[str, Any]) -> Image.Image:
     return out
 
 
-def _label(draw: ImageDraw.ImageDraw, xy: tuple[float, float], text: str, color: tuple[int, int, int], f: ImageFont.FreeTypeFont) -> None:
+def _label(
+    draw: ImageDraw.ImageDraw,
+    xy: tuple[float, float],
+    text: str,
+    color: tuple[int, int, int],
+    f: ImageFont.FreeTypeFont,
+) -> None:
     x, y = xy
     x0, y0, x1, y1 = draw.textbbox((x, y), text, font=f)
     y_shift = (y1 - y0) + 4 if y - (y1 - y0) - 4 >= 0 else 0

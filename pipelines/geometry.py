@@ -55,7 +55,9 @@ def decode_rle(rle: dict[str, Any]) -> np.ndarray:
     from pycocotools import mask as mask_utils
 
     counts = rle["counts"]
-    return mask_utils.decode({"size": list(rle["size"]), "counts": counts.encode() if isinstance(counts, str) else counts}).astype(bool)
+    return mask_utils.decode(
+        {"size": list(rle["size"]), "counts": counts.encode() if isinstance(counts, str) else counts}
+    ).astype(bool)
 
 
 def check_shape(shape: Shape, width: int, height: int, decode_masks: bool = True, tol: float = 0.5) -> str | None:
@@ -70,7 +72,12 @@ def check_shape(shape: Shape, width: int, height: int, decode_masks: bool = True
             return f"{shape.path} is not a list of [x, y] points"
         if shape.kind == "polygon" and len(pts) != 4:
             return f"{shape.path} has {len(pts)} points, not 4"
-        if (pts[:, 0] < -tol).any() or (pts[:, 0] > width + tol).any() or (pts[:, 1] < -tol).any() or (pts[:, 1] > height + tol).any():
+        if (
+            (pts[:, 0] < -tol).any()
+            or (pts[:, 0] > width + tol).any()
+            or (pts[:, 1] < -tol).any()
+            or (pts[:, 1] > height + tol).any()
+        ):
             return f"{shape.path} has points outside {width}x{height}"
     elif shape.kind == "mask":
         if list(shape.value.get("size", [])) != [height, width]:

@@ -20,8 +20,14 @@ def _collate(n_neg: int) -> Callable[[list[tuple[Any, str, dict]]], tuple[Any, l
     return collate
 
 
-def negatives_loader(urls: str | Sequence[str], batch_size: int, transform: Callable[[Image.Image], Any] | None = None,
-                     negatives_per_caption: int = 3, shuffle: int = 0, seed: int = 0) -> Iterator[tuple[Any, list[str], list[list[str]]]]:
+def negatives_loader(
+    urls: str | Sequence[str],
+    batch_size: int,
+    transform: Callable[[Image.Image], Any] | None = None,
+    negatives_per_caption: int = 3,
+    shuffle: int = 0,
+    seed: int = 0,
+) -> Iterator[tuple[Any, list[str], list[list[str]]]]:
     """Yield ``(images, captions, negatives)`` batches from retrieval_negatives shards for hard-negative contrastive
     training (NegCLIP style): ``images`` stacked when ``transform`` returns tensors, ``negatives[i]`` the hard-negative
     captions of ``captions[i]`` (at most ``negatives_per_caption``). ``urls``: a brace pattern, a list, or one tar."""

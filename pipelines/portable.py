@@ -36,8 +36,12 @@ def portable_options(job_endpoint: str, pool_endpoint: str, workers: int = 1) ->
 
     ``--sdk_worker_parallelism`` is the SDK workers per task manager on Flink and Spark; Beam's Python job service runs a
     job with one SDK worker process (its threads process bundles in parallel) whatever it says."""
-    return (f"--job_endpoint={job_endpoint}", "--environment_type=EXTERNAL", f"--environment_config={pool_endpoint}",
-            f"--sdk_worker_parallelism={workers}")
+    return (
+        f"--job_endpoint={job_endpoint}",
+        "--environment_type=EXTERNAL",
+        f"--environment_config={pool_endpoint}",
+        f"--sdk_worker_parallelism={workers}",
+    )
 
 
 def _wait_port(port: int, proc: subprocess.Popen, timeout_s: float, log: Path) -> None:
@@ -78,8 +82,14 @@ class LocalPortableCluster:
         # The pool starts workers as `python -c ...`: this interpreter must be the first `python` on PATH.
         env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
         with open(log, "ab") as out:
-            proc = subprocess.Popen([sys.executable, "-m", *args], stdout=out, stderr=subprocess.STDOUT,
-                                    stdin=subprocess.DEVNULL, env=env, start_new_session=True)
+            proc = subprocess.Popen(
+                [sys.executable, "-m", *args],
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                env=env,
+                start_new_session=True,
+            )
         self._procs.append(proc)
         self.pgids.append(proc.pid)
         _wait_port(port, proc, 60.0, log)
@@ -87,8 +97,11 @@ class LocalPortableCluster:
     def start(self) -> LocalPortableCluster:
         self.log_dir.mkdir(parents=True, exist_ok=True)
         self._spawn("pool", ["pipelines.portable", "pool", "--port", str(self.pool_port)], self.pool_port)
-        self._spawn("jobs", ["apache_beam.runners.portability.local_job_service_main", "--port", str(self.job_port)],
-                    self.job_port)
+        self._spawn(
+            "jobs",
+            ["apache_beam.runners.portability.local_job_service_main", "--port", str(self.job_port)],
+            self.job_port,
+        )
         return self
 
     @property
@@ -161,7 +174,9 @@ def serve_pool(port: int) -> None:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
-    sub.add_parser("pool", help="serve Beam's external worker pool on 127.0.0.1").add_argument("--port", type=int, required=True)
+    sub.add_parser("pool", help="serve Beam's external worker pool on 127.0.0.1").add_argument(
+        "--port", type=int, required=True
+    )
     args = parser.parse_args(argv)
     if args.command == "pool":
         serve_pool(args.port)

@@ -17,8 +17,12 @@ def review() -> None:
 @review.command("export")
 @click.argument("dataset_dir")
 @click.option("--out", required=True, help="Folder for labeling_config.xml, <shard>/tasks.json and the crops.")
-@click.option("--image-base", default="/data/local-files/?d=tasks", show_default=True,
-              help="URL prefix under which Label Studio serves OUT (its local-files storage, S3, ...).")
+@click.option(
+    "--image-base",
+    default="/data/local-files/?d=tasks",
+    show_default=True,
+    help="URL prefix under which Label Studio serves OUT (its local-files storage, S3, ...).",
+)
 @click.option("--all", "everything", is_flag=True, help="Every face, not only those with low-confidence labels.")
 @click.option("--schema-version", default="v1", show_default=True)
 def export(dataset_dir: str, out: str, image_base: str, everything: bool, schema_version: str) -> None:
@@ -28,14 +32,18 @@ def export(dataset_dir: str, out: str, image_base: str, everything: bool, schema
 
     shards = DatasetDir(dataset_dir).done_shards()
     counts = export_review(dataset_dir, out, load_schema(schema_version), shards, image_base, not everything)
-    click.echo(f"{sum(counts.values())} tasks in {len(shards)} shards -> {out} (labeling config: {out}/labeling_config.xml)")
+    click.echo(
+        f"{sum(counts.values())} tasks in {len(shards)} shards -> {out} (labeling config: {out}/labeling_config.xml)"
+    )
 
 
 @review.command("import")
 @click.argument("dataset_dir")
 @click.argument("exports", nargs=-1, required=True)
 @click.option("--out", required=True, help="Where the reviewed dataset is written (a dataset directory).")
-@click.option("--store", required=True, help="The label store (JSON) that merges every export; re-importing is idempotent.")
+@click.option(
+    "--store", required=True, help="The label store (JSON) that merges every export; re-importing is idempotent."
+)
 @click.option("--schema-version", default="v1", show_default=True)
 def import_(dataset_dir: str, exports: tuple[str, ...], out: str, store: str, schema_version: str) -> None:
     """Merge Label Studio JSON exports (human labels override the model's) and rewrite the shards with them."""

@@ -126,7 +126,9 @@ def build_pipeline(p: beam.Pipeline, spec: BuildSpec, shards: list[SourceShard])
     )
 
 
-def select_shards(all_shards: list[SourceShard], only: list[str] | None = None, limit: int | None = None) -> list[SourceShard]:
+def select_shards(
+    all_shards: list[SourceShard], only: list[str] | None = None, limit: int | None = None
+) -> list[SourceShard]:
     chosen = [s for s in all_shards if only is None or s.shard in set(only)]
     if only is not None and len(chosen) != len(set(only)):
         missing = sorted(set(only) - {s.shard for s in chosen})
@@ -134,8 +136,9 @@ def select_shards(all_shards: list[SourceShard], only: list[str] | None = None, 
     return chosen[:limit] if limit is not None else chosen
 
 
-def run_build(spec: BuildSpec, runner: RunnerConfig = RunnerConfig(), only: list[str] | None = None,
-              limit: int | None = None) -> dict[str, Any]:
+def run_build(
+    spec: BuildSpec, runner: RunnerConfig = RunnerConfig(), only: list[str] | None = None, limit: int | None = None
+) -> dict[str, Any]:
     """Build the chosen shards of ``spec.dataset`` and return a report: counts over the chosen shards and Beam's counters."""
     shards = select_shards(spec.open_source().shards(), only, limit)
     spec.make_dataset()  # validates the config before any worker starts
@@ -161,5 +164,12 @@ def summarize(out: DatasetDir, shards: list[str], counters: dict[str, int] | Non
         for status, by_reason in stats["reasons"].items():
             for reason, n in by_reason.items():
                 reasons[status][reason] = reasons[status].get(reason, 0) + n
-    return {"dataset_dir": out.url, "shards": shards, "shards_done": done, "inputs": inputs, "counts": totals,
-            "reasons": reasons, "counters": counters or {}}
+    return {
+        "dataset_dir": out.url,
+        "shards": shards,
+        "shards_done": done,
+        "inputs": inputs,
+        "counts": totals,
+        "reasons": reasons,
+        "counters": counters or {},
+    }

@@ -74,4 +74,3 @@ class Failed:
 
 
 Outcome = Written | Rejected | Failed
-

@@ -33,9 +33,13 @@ class Report:
         return not self.errors
 
     def to_dict(self) -> dict[str, Any]:
-        return {"ok": self.ok, "shards": self.shards, "samples": self.samples,
-                "errors": [{"shard": s, "message": m} for s, m in self.errors],
-                "warnings": [{"shard": s, "message": m} for s, m in self.warnings]}
+        return {
+            "ok": self.ok,
+            "shards": self.shards,
+            "samples": self.samples,
+            "errors": [{"shard": s, "message": m} for s, m in self.errors],
+            "warnings": [{"shard": s, "message": m} for s, m in self.warnings],
+        }
 
 
 class _HashingReader:
@@ -81,14 +85,18 @@ def _shard_names(names: list[str], report: Report) -> list[str]:
     parquets = {n[:-8] for n in visible if n.endswith(".parquet")}
     stats = {n[: -len(STATS_SUFFIX)] for n in visible if n.endswith(STATS_SUFFIX)}
     for shard in sorted((tars | parquets) - stats):
-        report.errors.append((shard, "not committed: tar or parquet without _stats.json (an interrupted build; rerun it)"))
+        report.errors.append(
+            (shard, "not committed: tar or parquet without _stats.json (an interrupted build; rerun it)")
+        )
     for shard in sorted(stats - tars):
         report.errors.append((shard, "_stats.json without its tar"))
     for shard in sorted(stats - parquets):
         report.errors.append((shard, "_stats.json without its parquet"))
     for name in names:
         if is_tmp(name):
-            report.warnings.append(("-", f"leftover temporary file {name} (a killed attempt; harmless, removed on rebuild)"))
+            report.warnings.append(
+                ("-", f"leftover temporary file {name} (a killed attempt; harmless, removed on rebuild)")
+            )
     return sorted(stats & tars & parquets)
 
 

@@ -25,7 +25,9 @@ def test_definitions_load():
 def test_ingest_materializes_a_partition(sample_source, tmp_path):
     instance = DagsterInstance.ephemeral()
     instance.add_dynamic_partitions(source_shards.name, ["00000", "00001", "00002", "00003"])
-    result = materialize([ingest], partition_key="00001", instance=instance, resources=_resources(sample_source, tmp_path))
+    result = materialize(
+        [ingest], partition_key="00001", instance=instance, resources=_resources(sample_source, tmp_path)
+    )
     assert result.success
     checks = {c.check_name: c.passed for c in result.get_asset_check_evaluations()}
     assert checks == {"accounting": True, "contract": True}
@@ -44,8 +46,10 @@ def test_sensor_adds_new_shards_once(sample_source, tmp_path):
     result = source_shards_sensor(context)
     assert isinstance(result, SensorResult)
     # new shards are requested in batches of SHARDSMITH_PARTITIONS_PER_RUN (default 16): here one range run
-    assert [(r.tags["dagster/asset_partition_range_start"], r.tags["dagster/asset_partition_range_end"])
-            for r in result.run_requests] == [("00000", "00003")]
+    assert [
+        (r.tags["dagster/asset_partition_range_start"], r.tags["dagster/asset_partition_range_end"])
+        for r in result.run_requests
+    ] == [("00000", "00003")]
     instance.add_dynamic_partitions(source_shards.name, ["00000", "00001", "00002", "00003"])
     again = source_shards_sensor(build_sensor_context(instance=instance, resources={"source": resources["source"]}))
     assert not isinstance(again, SensorResult) or not again.run_requests

@@ -72,7 +72,9 @@ def test_records_follow_the_contract(built: Path):
 def test_review_round_trip_through_shards(built: Path, tmp_path: Path):
     schema, ds = load_schema(), str(built / "face_attributes")
     shards = ShardReader(ds).shards()
-    counts = export_review(ds, str(tmp_path / "tasks"), schema, shards, "/data/local-files/?d=tasks", only_needs_review=False)
+    counts = export_review(
+        ds, str(tmp_path / "tasks"), schema, shards, "/data/local-files/?d=tasks", only_needs_review=False
+    )
     assert sum(counts.values()) >= 3 and (tmp_path / "tasks" / "labeling_config.xml").exists()
     shard = next(s for s, n in counts.items() if n)
     tasks = json.loads((tmp_path / "tasks" / shard / "tasks.json").read_text())
@@ -80,9 +82,23 @@ def test_review_round_trip_through_shards(built: Path, tmp_path: Path):
     result = copy.deepcopy(tasks[0]["predictions"][0]["result"])
     hat = next(r for r in result if r["from_name"] == "Wearing_Hat")
     hat["value"]["choices"] = ["1" if hat["value"]["choices"] != ["1"] else "-1"]
-    export = [{"id": 1, "data": tasks[0]["data"], "predictions": tasks[0]["predictions"],
-               "annotations": [{"id": 9, "completed_by": 3, "result": result, "was_cancelled": False,
-                                "created_at": "2026-11-24T10:00:00Z", "updated_at": "2026-11-24T10:00:00Z"}]}]
+    export = [
+        {
+            "id": 1,
+            "data": tasks[0]["data"],
+            "predictions": tasks[0]["predictions"],
+            "annotations": [
+                {
+                    "id": 9,
+                    "completed_by": 3,
+                    "result": result,
+                    "was_cancelled": False,
+                    "created_at": "2026-11-24T10:00:00Z",
+                    "updated_at": "2026-11-24T10:00:00Z",
+                }
+            ],
+        }
+    ]
     (tmp_path / "export.json").write_text(json.dumps(export))
     store = import_exports([str(tmp_path / "export.json")], str(tmp_path / "labels.json"), schema)
     out = str(tmp_path / "face_attributes_reviewed")
@@ -91,8 +107,12 @@ def test_review_round_trip_through_shards(built: Path, tmp_path: Path):
     assert validate_dataset(out).ok
     before = {s.key: s.record for s in ShardReader(ds).all_samples()}
     after = {s.key: s.record for s in ShardReader(out).all_samples()}
-    diffs = {(k, a) for k, r in after.items() for a, lab in r["attributes"].items()
-             if lab["value"] != before[k]["attributes"][a]["value"]}
+    diffs = {
+        (k, a)
+        for k, r in after.items()
+        for a, lab in r["attributes"].items()
+        if lab["value"] != before[k]["attributes"][a]["value"]
+    }
     assert diffs == {(tasks[0]["data"]["face_key"], "Wearing_Hat")}
 
 
@@ -113,7 +133,9 @@ def test_review_sensor_requests_the_shards_of_a_new_export(tmp_path: Path):
 
     exports = tmp_path / "face_review" / "exports"
     exports.mkdir(parents=True)
-    (exports / "round1.json").write_text(json.dumps([{"id": 1, "data": {"face_key": "k_f0", "shard": "00002"}, "annotations": []}]))
+    (exports / "round1.json").write_text(
+        json.dumps([{"id": 1, "data": {"face_key": "k_f0", "shard": "00002"}, "annotations": []}])
+    )
     storage = StorageResource(root=str(tmp_path))
     result = face_review_exports_sensor(build_sensor_context(resources={"storage": storage}))
     assert isinstance(result, SensorResult) and [r.partition_key for r in result.run_requests] == ["00002"]
@@ -136,9 +158,28 @@ def test_dagster_review_chain_materializes_with_passing_checks(built: Path):
     result = tasks[0]["predictions"][0]["result"]
     result[0]["value"]["choices"] = ["0"]
     (built / "face_review" / "exports").mkdir(parents=True)
-    (built / "face_review" / "exports" / "round1.json").write_text(json.dumps([{"id": 1, "data": tasks[0]["data"], "annotations": [
-        {"id": 5, "completed_by": 2, "result": result, "was_cancelled": False, "created_at": "2026-11-24T11:00:00Z"}]}]))
-    reviewed_run = materialize([face_attributes_reviewed], partition_key="00000", resources=resources, instance=instance)
+    (built / "face_review" / "exports" / "round1.json").write_text(
+        json.dumps(
+            [
+                {
+                    "id": 1,
+                    "data": tasks[0]["data"],
+                    "annotations": [
+                        {
+                            "id": 5,
+                            "completed_by": 2,
+                            "result": result,
+                            "was_cancelled": False,
+                            "created_at": "2026-11-24T11:00:00Z",
+                        }
+                    ],
+                }
+            ]
+        )
+    )
+    reviewed_run = materialize(
+        [face_attributes_reviewed], partition_key="00000", resources=resources, instance=instance
+    )
     for run in (tasks_run, reviewed_run):
         assert run.success and all(c.passed for c in run.get_asset_check_evaluations())
     meta = reviewed_run.asset_materializations_for_node("face_attributes_reviewed")[0].metadata

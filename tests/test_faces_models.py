@@ -52,8 +52,12 @@ def test_tiny_clip_is_a_real_open_clip_model_loaded_through_the_production_loade
     assert saved.keys() == loaded.keys() and all(torch.equal(saved[k], loaded[k]) for k in saved)
     assert isinstance(scorer.model, open_clip.CLIP) and "random" in scorer.model_id
     assert tiny_clip(tmp_path) == config  # cached
-    probs = scorer.probabilities([np.zeros((224, 224, 3), np.uint8), data.astronaut()],
-                                 {"Smiling": {"1": ("a smiling face",), "-1": ("a neutral face",)},
-                                  "age": {"young": ("a young person",), "old": ("an old person",), "child": ("a child",)}})
+    probs = scorer.probabilities(
+        [np.zeros((224, 224, 3), np.uint8), data.astronaut()],
+        {
+            "Smiling": {"1": ("a smiling face",), "-1": ("a neutral face",)},
+            "age": {"young": ("a young person",), "old": ("an old person",), "child": ("a child",)},
+        },
+    )
     assert len(probs) == 2 and all(abs(sum(p["age"].values()) - 1) < 1e-5 for p in probs)
     assert set(probs[0]["Smiling"]) == {"1", "-1"}

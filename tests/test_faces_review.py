@@ -28,8 +28,21 @@ from pipelines.faces.schema import load_schema
 TASK_KEYS = {"id", "data", "predictions", "annotations", "meta", "created_at", "updated_at", "project", "file_upload"}
 PREDICTION_KEYS = {"id", "model_version", "score", "result", "created_ago", "task", "created_at", "updated_at"}
 RESULT_KEYS = {"id", "from_name", "to_name", "type", "value", "origin", "score", "readonly", "hidden", "source"}
-ANNOTATION_KEYS = {"id", "completed_by", "result", "created_at", "updated_at", "was_cancelled", "ground_truth",
-                   "lead_time", "result_count", "task", "prediction", "parent_prediction", "parent_annotation"}
+ANNOTATION_KEYS = {
+    "id",
+    "completed_by",
+    "result",
+    "created_at",
+    "updated_at",
+    "was_cancelled",
+    "ground_truth",
+    "lead_time",
+    "result_count",
+    "task",
+    "prediction",
+    "parent_prediction",
+    "parent_annotation",
+}
 
 
 def parse_config(xml: str) -> tuple[dict[str, str], dict[str, tuple[str, set[str]]]]:
@@ -78,12 +91,26 @@ def records(schema) -> list[dict]:
         for a in schema.attributes:
             if a.kind == "graded":
                 probs[a.name] = {c: (0.6 if j == i else 0.4 / (len(a.classes) - 1)) for j, c in enumerate(a.classes)}
-        labels, review = prelabel(probs, schema, PrelabelConfig(review_below=0.9), "open_clip-tiny-random(sha256:0)", "2026-11-24T09:00:00+00:00")
-        out.append({"key": f"00000000{i}_f0", "attributes": {k: v.to_json() for k, v in labels.items()}, "needs_review": review})
+        labels, review = prelabel(
+            probs,
+            schema,
+            PrelabelConfig(review_below=0.9),
+            "open_clip-tiny-random(sha256:0)",
+            "2026-11-24T09:00:00+00:00",
+        )
+        out.append(
+            {
+                "key": f"00000000{i}_f0",
+                "attributes": {k: v.to_json() for k, v in labels.items()},
+                "needs_review": review,
+            }
+        )
     return out
 
 
-def ls_export(tasks: list[dict], edits: dict[int, dict[str, str]], when: str = "2026-11-24T10:00:00.123456Z", user: object = 7) -> list[dict]:
+def ls_export(
+    tasks: list[dict], edits: dict[int, dict[str, str]], when: str = "2026-11-24T10:00:00.123456Z", user: object = 7
+) -> list[dict]:
     """What Label Studio exports after a person submits each task, changing ``edits[i]`` (attribute -> choice) and
     accepting the other pre-annotated choices."""
     out = []
@@ -92,10 +119,28 @@ def ls_export(tasks: list[dict], edits: dict[int, dict[str, str]], when: str = "
         for r in result:
             if r["from_name"] in edits.get(i, {}):
                 r["value"]["choices"] = [edits[i][r["from_name"]]]
-        ann = {"id": 1000 + i, "completed_by": user, "result": result, "was_cancelled": False, "ground_truth": False,
-               "created_at": when, "updated_at": when, "lead_time": 12.5, "task": i + 1}
-        out.append({"id": i + 1, "data": task["data"], "annotations": [ann], "predictions": task["predictions"],
-                    "created_at": when, "updated_at": when, "project": 3})
+        ann = {
+            "id": 1000 + i,
+            "completed_by": user,
+            "result": result,
+            "was_cancelled": False,
+            "ground_truth": False,
+            "created_at": when,
+            "updated_at": when,
+            "lead_time": 12.5,
+            "task": i + 1,
+        }
+        out.append(
+            {
+                "id": i + 1,
+                "data": task["data"],
+                "annotations": [ann],
+                "predictions": task["predictions"],
+                "created_at": when,
+                "updated_at": when,
+                "project": 3,
+            }
+        )
     return out
 
 
@@ -116,7 +161,9 @@ def test_exported_tasks_import_into_label_studio_unchanged(schema, records):
 
 def test_review_round_trip_changes_exactly_what_a_person_changed(schema, records):
     tasks = [task_for(r["key"], "00000", r, f"/img/{r['key']}.jpg", schema) for r in records]
-    smiling0 = tasks[0]["predictions"][0]["result"][[r["from_name"] for r in tasks[0]["predictions"][0]["result"]].index("Smiling")]
+    smiling0 = tasks[0]["predictions"][0]["result"][
+        [r["from_name"] for r in tasks[0]["predictions"][0]["result"]].index("Smiling")
+    ]
     flipped = "-1" if smiling0["value"]["choices"] == ["1"] else "1"
     edits = {0: {"Smiling": flipped, "Eyeglasses": "0"}, 2: {"age_bucket": "70+"}}
     store = read_export(ls_export(tasks, edits, user={"id": 7, "email": "ann@example.org"}), schema)
@@ -128,7 +175,11 @@ def test_review_round_trip_changes_exactly_what_a_person_changed(schema, records
     assert {k.split("=")[0] for k in changed[records[2]["key"]]} == {"age_bucket"}
     assert after[2]["attributes"]["age_bucket=70+"]["value"] == 1
     human = after[0]["attributes"]["Smiling"]
-    assert human["source"] == "human" and human["annotator"] == "ann@example.org" and human["time"].startswith("2026-11-24T10")
+    assert (
+        human["source"] == "human"
+        and human["annotator"] == "ann@example.org"
+        and human["time"].startswith("2026-11-24T10")
+    )
     assert human["model"]["source"] == "model" and human["model"]["value"] == -int(flipped)
     assert after[1]["attributes"]["Smiling"]["source"] == "human"  # accepted unchanged: confirmed by a person
     assert after[0]["review"]["annotation_id"] == "1000" and after[0]["needs_review"] == []
@@ -148,7 +199,9 @@ def test_reimport_is_idempotent_and_later_annotations_win(schema, records, tmp_p
     later = read_export(ls_export(tasks, {0: {"Smiling": "1"}}, when="2026-11-25T08:00:00Z"), schema)
     merged = merge_reviews(once, later)
     assert merged[records[0]["key"]].labels["Smiling"] == 1
-    assert merge_reviews(merged, read_export(json.loads(first.read_text()), schema)) == merged  # older export: no change
+    assert (
+        merge_reviews(merged, read_export(json.loads(first.read_text()), schema)) == merged
+    )  # older export: no change
     cancelled = ls_export(tasks, {0: {"Smiling": "-1"}}, when="2026-11-26T08:00:00Z")
     for t in cancelled:
         t["annotations"][0]["was_cancelled"] = True

@@ -69,7 +69,9 @@ def test_each_filter_rejects_with_its_own_reason():
 def test_schema_has_celeba_40_and_graded_attributes_with_values_1_minus1_0():
     schema = load_schema("v1")
     binary = [a for a in schema.attributes if a.kind == "binary"]
-    assert len(binary) == 40 and {"Smiling", "Eyeglasses", "Male", "Young", "5_o_Clock_Shadow"} <= {a.name for a in binary}
+    assert len(binary) == 40 and {"Smiling", "Eyeglasses", "Male", "Young", "5_o_Clock_Shadow"} <= {
+        a.name for a in binary
+    }
     age = schema.attribute("age_bucket")
     assert age.kind == "graded" and "20-29" in age.classes and schema.attribute("hair_colour").kind == "graded"
     assert age.choice_of(age.expand("20-29")) == "20-29" and set(age.expand("0").values()) == {0}
@@ -106,7 +108,9 @@ def test_caption_from_attributes():
     values = {"Smiling": 1, "Male": -1, "Blond_Hair": 1, "Eyeglasses": 1, "Wearing_Hat": -1}
     assert caption(values) == "a photo of a smiling woman with blond hair wearing eyeglasses"
     assert caption({"Male": 0}) == "a photo of a person"
-    assert caption({"Male": 1, "age_bucket=70+": 1, "hair_colour=gray": 1}) == "a photo of an elderly man with gray hair"
+    assert (
+        caption({"Male": 1, "age_bucket=70+": 1, "hair_colour=gray": 1}) == "a photo of an elderly man with gray hair"
+    )
 
 
 def test_agreement_counts_model_vs_human_on_reviewed_faces():

@@ -27,15 +27,22 @@ def test_every_input_is_accounted_for_with_its_reason(sample_source, tmp_path):
                 meta = json.loads(sample.files["json"])
             except json.JSONDecodeError:
                 meta = {"expect": {"status": "failed", "reason": "bad_metadata"}}
-            expected[sample.key] = (meta.get("expect") or {"status": "ok", "reason": None})
+            expected[sample.key] = meta.get("expect") or {"status": "ok", "reason": None}
     rows = ShardReader(str(tmp_path / "ingest")).manifests().to_pylist()
     assert len(rows) == inputs == report["inputs"] == 40
     got = {r["key"]: {"status": r["status"], "reason": r["reason"]} for r in rows}
     assert got == expected
     c = report["counts"]
     assert c["ok"] + c["rejected"] + c["failed"] == inputs
-    assert report["reasons"]["failed"] == {"truncated": 1, "not_an_image": 1, "too_large": 1, "empty_caption": 1,
-                                           "empty_file": 1, "bad_metadata": 1, "missing_image": 1}
+    assert report["reasons"]["failed"] == {
+        "truncated": 1,
+        "not_an_image": 1,
+        "too_large": 1,
+        "empty_caption": 1,
+        "empty_file": 1,
+        "bad_metadata": 1,
+        "missing_image": 1,
+    }
     assert validate_dataset(str(tmp_path / "ingest")).ok
 
 
@@ -44,7 +51,10 @@ def test_stored_images_are_rgb_jpeg_with_capped_side(sample_source, tmp_path):
     for sample in ShardReader(str(tmp_path / "ingest")).all_samples():
         image = Image.open(io.BytesIO(sample.files["jpg"]))
         assert image.format == "JPEG" and image.mode == "RGB"
-        assert max(image.size) <= 300 and (image.width, image.height) == (sample.record["width"], sample.record["height"])
+        assert max(image.size) <= 300 and (image.width, image.height) == (
+            sample.record["width"],
+            sample.record["height"],
+        )
         assert sample.files["txt"].decode() == sample.record["caption"] != ""
 
 
@@ -73,10 +83,19 @@ def test_modes_become_rgb():
     rgba = Image.new("RGBA", (16, 16), (0, 0, 0, 0))
     cmyk = Image.new("CMYK", (16, 16), (0, 255, 255, 0))
     gray16 = Image.fromarray(np.full((16, 16), 40000, dtype=np.uint16))
-    for data in (_encode(rgba, "PNG"), _encode(cmyk, "JPEG"), _encode(gray16, "PNG"), _encode(Image.new("P", (16, 16)), "GIF")):
+    for data in (
+        _encode(rgba, "PNG"),
+        _encode(cmyk, "JPEG"),
+        _encode(gray16, "PNG"),
+        _encode(Image.new("P", (16, 16)), "GIF"),
+    ):
         d = decode_sample(_sample(data))
         assert isinstance(d, Decoded) and d.image.mode == "RGB" and d.image.size == (16, 16)
-    assert decode_sample(_sample(_encode(rgba, "PNG"))).array()[0, 0].tolist() == [255, 255, 255]  # transparent -> white
+    assert decode_sample(_sample(_encode(rgba, "PNG"))).array()[0, 0].tolist() == [
+        255,
+        255,
+        255,
+    ]  # transparent -> white
 
 
 def test_failure_reasons():

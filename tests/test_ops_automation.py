@@ -28,7 +28,10 @@ RANGE_START, RANGE_END = "dagster/asset_partition_range_start", "dagster/asset_p
 
 
 def _batches(requests) -> list[tuple[str, str]]:
-    return [(r.partition_key, r.partition_key) if r.partition_key else (r.tags[RANGE_START], r.tags[RANGE_END]) for r in requests]
+    return [
+        (r.partition_key, r.partition_key) if r.partition_key else (r.tags[RANGE_START], r.tags[RANGE_END])
+        for r in requests
+    ]
 
 
 @pytest.fixture
@@ -48,7 +51,9 @@ def test_sensor_requests_new_shards_in_batches_once(sample_source, tmp_path, ins
     resources = resources_from_env({"SHARDSMITH_SOURCE": str(source), "SHARDSMITH_ROOT": str(tmp_path / "storage")})
 
     def tick(cursor):
-        return source_shards_sensor(build_sensor_context(instance=instance, cursor=cursor, resources={"source": resources["source"]}))
+        return source_shards_sensor(
+            build_sensor_context(instance=instance, cursor=cursor, resources={"source": resources["source"]})
+        )
 
     first = tick(None)
     assert isinstance(first, SensorResult)
@@ -81,7 +86,9 @@ def test_sensor_lists_an_fsspec_root(sample_source, tmp_path, instance):
 def test_a_range_request_builds_every_partition_of_the_batch(sample_source, tmp_path, instance):
     """What the sensor's batch request launches: one run, one Beam pipeline, every shard of the range."""
     instance.add_dynamic_partitions(source_shards.name, ["00000", "00001", "00002", "00003"])
-    resources = resources_from_env({"SHARDSMITH_SOURCE": str(sample_source), "SHARDSMITH_ROOT": str(tmp_path / "storage")})
+    resources = resources_from_env(
+        {"SHARDSMITH_SOURCE": str(sample_source), "SHARDSMITH_ROOT": str(tmp_path / "storage")}
+    )
     (request,) = sensors.batch_requests(["00001", "00002", "00003"], 16, "shards-")
     result = materialize([ingest], instance=instance, resources=resources, tags=request.tags)
     assert result.success
@@ -98,16 +105,23 @@ def test_nightly_schedule_backfills_missing_and_failed_partitions(sample_source,
     monkeypatch.setattr(schedules, "PARTITIONS_PER_RUN", 2)
     env = {"SHARDSMITH_SOURCE": str(sample_source), "SHARDSMITH_ROOT": str(tmp_path / "storage")}
     resources = resources_from_env(env)
-    defs = Definitions(assets=[ingest], jobs=[define_asset_job("all_assets", partitions_def=source_shards)],
-                       schedules=[nightly_backfill_schedule], resources=resources)
+    defs = Definitions(
+        assets=[ingest],
+        jobs=[define_asset_job("all_assets", partitions_def=source_shards)],
+        schedules=[nightly_backfill_schedule],
+        resources=resources,
+    )
     keys = ["00000", "00001", "00002", "00003", "00004", "00005"]
     instance.add_dynamic_partitions(source_shards.name, keys)
     run_build(BuildSpec("ingest", str(sample_source), str(tmp_path / "storage")), only=["00000", "00002"])
     out = DatasetDir(str(tmp_path / "storage" / "ingest"))
     (tmp_path / "storage" / "ingest" / "00002_stats.json").unlink()  # 00002 failed (or was killed) before its commit
-    context = build_schedule_context(instance=instance, resources={"storage": resources["storage"]},
-                                     repository_def=defs.get_repository_def(),
-                                     scheduled_execution_time=datetime(2026, 11, 25, 2, 0, tzinfo=UTC))
+    context = build_schedule_context(
+        instance=instance,
+        resources={"storage": resources["storage"]},
+        repository_def=defs.get_repository_def(),
+        scheduled_execution_time=datetime(2026, 11, 25, 2, 0, tzinfo=UTC),
+    )
     requests = nightly_backfill_schedule(context)
     # missing 00001..00005 (00004/00005 are not even in the source yet: their runs will fail and be retried next night)
     assert _batches(requests) == [("00001", "00002"), ("00003", "00004"), ("00005", "00005")]

@@ -45,7 +45,9 @@ class FlakyModel(Ingest):
         marker = Path(self.config.marker) if self.config.marker else None
         if any(s.key == self.config.fail_on_key for s in batch) and marker is not None and not marker.exists():
             marker.write_text("failed once")
-            raise RuntimeError(f"model crashed on the batch holding {self.config.fail_on_key} (CUDA error: device-side assert)")
+            raise RuntimeError(
+                f"model crashed on the batch holding {self.config.fail_on_key} (CUDA error: device-side assert)"
+            )
         yield from super().process(batch)
 
 
@@ -111,7 +113,9 @@ def flaky_fs():
 
 def _committed_bytes(url: str) -> dict[str, bytes]:
     d = DatasetDir(url)
-    return {n: d.fs.cat(f"{d.path}/{n}") for n in d.names() if n.endswith((".tar", ".parquet")) and not n.startswith(".")}
+    return {
+        n: d.fs.cat(f"{d.path}/{n}") for n in d.names() if n.endswith((".tar", ".parquet")) and not n.startswith(".")
+    }
 
 
 @pytest.mark.parametrize("failure", ["write", "rename"])
@@ -131,7 +135,10 @@ def test_storage_error_mid_write_leaves_no_partial_file(sample_source, tmp_path,
     assert partial == {}, f"a partial file under a final name: {sorted(partial)}"
     if failure == "rename":
         report = validate_dataset(out.url, only=["00002"])
-        assert ("00002", "not committed: tar or parquet without _stats.json (an interrupted build; rerun it)") in report.errors
+        assert (
+            "00002",
+            "not committed: tar or parquet without _stats.json (an interrupted build; rerun it)",
+        ) in report.errors
     flaky_fs.fail_write_after = flaky_fs.fail_mv_suffix = None
     report = run_build(spec)
     assert report["counters"]["shards_built"] == 4
@@ -155,24 +162,39 @@ def test_model_raising_fails_the_shard_and_a_rerun_builds_it(sample_source, tmp_
     assert validate_dataset(out.url).ok
 
 
-@asset(name="test_flaky_model", partitions_def=source_shards, check_specs=dataset_check_specs("test_flaky_model"),
-       retry_policy=RetryPolicy(max_retries=2, delay=0))
-def flaky_model_asset(context, config: DatasetRunConfig, storage: StorageResource, source: SourceResource, beam: BeamResource):
+@asset(
+    name="test_flaky_model",
+    partitions_def=source_shards,
+    check_specs=dataset_check_specs("test_flaky_model"),
+    retry_policy=RetryPolicy(max_retries=2, delay=0),
+)
+def flaky_model_asset(
+    context, config: DatasetRunConfig, storage: StorageResource, source: SourceResource, beam: BeamResource
+):
     return build_dataset(context, "test_flaky_model", config, storage, source, beam)
 
 
 def test_model_raising_is_retried_by_dagster(sample_source, tmp_path):
     instance = DagsterInstance.ephemeral()
     instance.add_dynamic_partitions(source_shards.name, ["00000", "00001", "00002", "00003"])
-    resources = resources_from_env({"SHARDSMITH_SOURCE": str(sample_source), "SHARDSMITH_ROOT": str(tmp_path / "storage")})
+    resources = resources_from_env(
+        {"SHARDSMITH_SOURCE": str(sample_source), "SHARDSMITH_ROOT": str(tmp_path / "storage")}
+    )
     settings = f'{{"fail_on_key": "000020003", "marker": "{tmp_path / "failed_once"}"}}'
-    result = materialize([flaky_model_asset], instance=instance, resources=resources,
-                         run_config={"ops": {"test_flaky_model": {"config": {"settings": settings}}}},
-                         tags={ASSET_PARTITION_RANGE_START_TAG: "00001", ASSET_PARTITION_RANGE_END_TAG: "00003"})
+    result = materialize(
+        [flaky_model_asset],
+        instance=instance,
+        resources=resources,
+        run_config={"ops": {"test_flaky_model": {"config": {"settings": settings}}}},
+        tags={ASSET_PARTITION_RANGE_START_TAG: "00001", ASSET_PARTITION_RANGE_END_TAG: "00003"},
+    )
     assert result.success
     events = [e.event_type for e in result.all_events]
     assert events.count(DagsterEventType.STEP_UP_FOR_RETRY) == 1 and DagsterEventType.STEP_SUCCESS in events
-    assert {c.check_name: c.passed for c in result.get_asset_check_evaluations()} == {"accounting": True, "contract": True}
+    assert {c.check_name: c.passed for c in result.get_asset_check_evaluations()} == {
+        "accounting": True,
+        "contract": True,
+    }
     assert DatasetDir(str(tmp_path / "storage" / "test_flaky_model")).done_shards() == ["00001", "00002", "00003"]
 
 
@@ -196,8 +218,15 @@ def test_two_builds_of_one_shard_at_once_leave_one_valid_shard(sample_source, tm
     build("test_slow", sample_source, tmp_path / "ref", seconds_per_sample=0.0)
     reference = files_of(tmp_path / "ref" / "test_slow")
     out_root, go = tmp_path / "out", tmp_path / "go"
-    procs = [subprocess.Popen([sys.executable, "-c", _CONCURRENT_BUILD, str(sample_source), str(out_root), str(go), str(i)],
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for i in range(2)]
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", _CONCURRENT_BUILD, str(sample_source), str(out_root), str(go), str(i)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for i in range(2)
+    ]
     try:
         deadline = time.monotonic() + 120
         while not all(Path(f"{go}.{i}").exists() for i in range(2)) and time.monotonic() < deadline:

@@ -34,11 +34,26 @@ def test_backfill_of_two_partitions_through_graphql(sample_source, tmp_path):
             (run,) = state["runs"]
             tags = {t["key"]: t["value"] for t in run["tags"]}
             assert run["status"] == "SUCCESS"
-            assert (tags["dagster/asset_partition_range_start"], tags["dagster/asset_partition_range_end"]) == ("00001", "00002")
+            assert (tags["dagster/asset_partition_range_start"], tags["dagster/asset_partition_range_end"]) == (
+                "00001",
+                "00002",
+            )
             # what the UI shows for the materialization: counts, reasons table, row count, shard paths, models, preview
-            entries = {e["label"]: e for m in dev.graphql(MATERIALIZATIONS)["assetOrError"]["assetMaterializations"]
-                       for e in m["metadataEntries"]}
-            assert {"dagster/row_count", "ok", "rejected", "failed", "reasons", "shard_paths", "models", "preview"} <= set(entries)
+            entries = {
+                e["label"]: e
+                for m in dev.graphql(MATERIALIZATIONS)["assetOrError"]["assetMaterializations"]
+                for e in m["metadataEntries"]
+            }
+            assert {
+                "dagster/row_count",
+                "ok",
+                "rejected",
+                "failed",
+                "reasons",
+                "shard_paths",
+                "models",
+                "preview",
+            } <= set(entries)
             assert entries["dagster/row_count"]["intValue"] > 0 and entries["reasons"]["table"]["records"]
             assert entries["preview"]["__typename"] == "MarkdownMetadataEntry"
             assert "](data:image/jpeg;base64," in entries["preview"]["mdStr"]

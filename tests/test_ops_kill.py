@@ -26,7 +26,11 @@ def _committed(out: Path) -> int:
 
 
 def _source_keys(out: Path) -> list[str]:
-    return sorted(k for p in sorted(out.glob("*.parquet")) for k in pq.read_table(p, columns=["source_key"])["source_key"].to_pylist())
+    return sorted(
+        k
+        for p in sorted(out.glob("*.parquet"))
+        for k in pq.read_table(p, columns=["source_key"])["source_key"].to_pylist()
+    )
 
 
 @pytest.mark.slow
@@ -44,15 +48,21 @@ def test_sigkill_at_random_points_then_rerun(tmp_path):
         out_root = tmp_path / f"killed{trial}"
         out = out_root / "ingest"
         target, jitter = rng.randint(0, 20), rng.uniform(0.0, 0.4)  # a random shard count, then a random instant
-        proc = subprocess.Popen([*cmd, "--out", str(out_root), "--workers", str(workers)], stdout=subprocess.DEVNULL,
-                                stderr=subprocess.DEVNULL, start_new_session=True)
+        proc = subprocess.Popen(
+            [*cmd, "--out", str(out_root), "--workers", str(workers)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
         deadline = time.monotonic() + 120
         while _committed(out) < target and proc.poll() is None and time.monotonic() < deadline:
             time.sleep(0.005)
         time.sleep(jitter)
         os.killpg(proc.pid, signal.SIGKILL)  # the whole group: the CLI and any SDK worker processes
         proc.wait()
-        outcomes.append((target, round(jitter, 2), workers, _committed(out), len(list(out.glob(".*"))) if out.exists() else 0))
+        outcomes.append(
+            (target, round(jitter, 2), workers, _committed(out), len(list(out.glob(".*"))) if out.exists() else 0)
+        )
         subprocess.run([*cmd, "--out", str(out_root)], check=True, capture_output=True)
         assert files_of(out) == reference, f"trial {trial}: {outcomes[-1]}"
         assert (out / "sizes.json").read_bytes() == (tmp_path / "ref" / "ingest" / "sizes.json").read_bytes()

@@ -50,21 +50,33 @@ def test_image_filters_reasons():
 
 def test_box_filters_reasons():
     w, h = 1000, 1000
-    boxes = np.array([
-        [0, 0, 500, 500],      # 0 kept: area 0.25
-        [500, 500, 900, 900],  # 1 kept
-        [10, 10, 510, 510],    # 2 NMS with 0
-        [50, 50, 350, 350],    # 3 inside 0 (overlap of smaller = 1) but IoU 0.36 < 0.5: near-duplicate
-        [0, 0, 100, 100],      # 4 area 0.01
-        [0, 500, 900, 560],    # 5 aspect 15 (area 0.054 -> area first); see 6
-        [0, 600, 600, 720],    # 6 area 0.072 -> area; use 7 for aspect
-        [0, 0, 990, 180],      # 7 area 0.178, aspect 5.5
-        [600, 0, 1000, 400],   # 8 score too low
-    ], dtype=np.float32)
+    boxes = np.array(
+        [
+            [0, 0, 500, 500],  # 0 kept: area 0.25
+            [500, 500, 900, 900],  # 1 kept
+            [10, 10, 510, 510],  # 2 NMS with 0
+            [50, 50, 350, 350],  # 3 inside 0 (overlap of smaller = 1) but IoU 0.36 < 0.5: near-duplicate
+            [0, 0, 100, 100],  # 4 area 0.01
+            [0, 500, 900, 560],  # 5 aspect 15 (area 0.054 -> area first); see 6
+            [0, 600, 600, 720],  # 6 area 0.072 -> area; use 7 for aspect
+            [0, 0, 990, 180],  # 7 area 0.178, aspect 5.5
+            [600, 0, 1000, 400],  # 8 score too low
+        ],
+        dtype=np.float32,
+    )
     scores = np.array([0.9, 0.8, 0.85, 0.7, 0.9, 0.9, 0.9, 0.9, 0.2], dtype=np.float32)
     reasons = filter_boxes(boxes, scores, w, h, CFG).reasons
-    assert reasons == [None, None, "box_nms", "box_near_duplicate", "box_area_ratio", "box_area_ratio", "box_area_ratio",
-                       "box_aspect", "box_score"]
+    assert reasons == [
+        None,
+        None,
+        "box_nms",
+        "box_near_duplicate",
+        "box_area_ratio",
+        "box_area_ratio",
+        "box_area_ratio",
+        "box_aspect",
+        "box_score",
+    ]
 
 
 def test_mask_fill_and_count_reasons():
@@ -80,16 +92,32 @@ def test_mask_fill_and_count_reasons():
 
 
 def test_count_words_caption():
-    entities = [{"label": "dog", "phrase": "brown dog", "span": [2, 11]}, {"label": "dog", "phrase": "brown dog", "span": [2, 11]},
-                {"label": "sofa", "phrase": "sofa", "span": [17, 21]}]
+    entities = [
+        {"label": "dog", "phrase": "brown dog", "span": [2, 11]},
+        {"label": "dog", "phrase": "brown dog", "span": [2, 11]},
+        {"label": "sofa", "phrase": "sofa", "span": [17, 21]},
+    ]
     assert counted_caption("a brown dog on a sofa", entities) == "two brown dogs on a sofa"
 
 
 @pytest.mark.slow
 def test_build_with_tiny_models_passes_an_independent_check(sample_source, tmp_path):
     # thresholds opened up so that random-weight boxes survive and masks get written and checked
-    config = dict(min_score=0.0, min_area_ratio=0.0, max_area_ratio=1.0, min_aspect=0.0, max_aspect=1000.0, min_mask_fill=0.0,
-                  min_boxes=1, max_boxes=50, min_nouns=1, max_nouns=50, max_white_fraction=1.0, min_image_side=64, batch_size=3)
+    config = dict(
+        min_score=0.0,
+        min_area_ratio=0.0,
+        max_area_ratio=1.0,
+        min_aspect=0.0,
+        max_aspect=1000.0,
+        min_mask_fill=0.0,
+        min_boxes=1,
+        max_boxes=50,
+        min_nouns=1,
+        max_nouns=50,
+        max_white_fraction=1.0,
+        min_image_side=64,
+        batch_size=3,
+    )
     report = run_build(BuildSpec("personalization", str(sample_source), str(tmp_path), config), only=["00001", "00003"])
     out = tmp_path / "personalization"
     assert validate_dataset(str(out)).ok

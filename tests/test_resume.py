@@ -56,7 +56,9 @@ def test_sigkill_midway_then_rerun_is_byte_identical(tmp_path):
     for trial in range(3):
         out_root = tmp_path / f"killed{trial}"
         out = out_root / "ingest"
-        proc = subprocess.Popen([*cmd, "--out", str(out_root)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+        proc = subprocess.Popen(
+            [*cmd, "--out", str(out_root)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
+        )
         deadline = time.time() + 120
         while _done(out) < 3 + 5 * trial and proc.poll() is None and time.time() < deadline:
             time.sleep(0.01)
@@ -65,6 +67,8 @@ def test_sigkill_midway_then_rerun_is_byte_identical(tmp_path):
         killed_at.append(_done(out))
         subprocess.run([*cmd, "--out", str(out_root)], check=True, capture_output=True)
         assert files_of(out) == reference, f"trial {trial} killed after {killed_at[-1]} shards"
-        assert json.loads((out / "sizes.json").read_text()) == json.loads((tmp_path / "ref" / "ingest" / "sizes.json").read_text())
+        assert json.loads((out / "sizes.json").read_text()) == json.loads(
+            (tmp_path / "ref" / "ingest" / "sizes.json").read_text()
+        )
         assert validate_dataset(str(out)).ok
     assert any(0 < k < 24 for k in killed_at), f"never killed midway: {killed_at}"

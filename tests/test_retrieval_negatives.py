@@ -27,10 +27,20 @@ def test_build_audit_and_load(sample_source, tmp_path):
     # open_clip's webdataset loader reads jpg + txt and sizes.json unchanged
     sizes = json.loads((out / "sizes.json").read_text())
     assert sum(sizes.values()) == len(records)
-    pairs = list(wds.WebDataset(sorted(str(p) for p in out.glob("*.tar")), shardshuffle=False).decode("pil").to_tuple("jpg", "txt"))
+    pairs = list(
+        wds.WebDataset(sorted(str(p) for p in out.glob("*.tar")), shardshuffle=False)
+        .decode("pil")
+        .to_tuple("jpg", "txt")
+    )
     assert len(pairs) == len(records) and all(isinstance(t, str) and t for _, t in pairs)
-    batches = list(negatives_loader(sorted(str(p) for p in out.glob("*.tar")), 8,
-                                    transform=lambda im: torch.zeros(3, 8, 8), negatives_per_caption=1))
+    batches = list(
+        negatives_loader(
+            sorted(str(p) for p in out.glob("*.tar")),
+            8,
+            transform=lambda im: torch.zeros(3, 8, 8),
+            negatives_per_caption=1,
+        )
+    )
     images, captions, negatives = batches[0]
     assert images.shape == (8, 3, 8, 8) and len(captions) == 8 and all(len(n) == 1 for n in negatives)
     assert sum(len(b[1]) for b in batches) == len(records)
@@ -51,7 +61,10 @@ def test_caption_without_attributes_is_rejected(tmp_path):
 
     root = tmp_path / "photos"
     root.mkdir()
-    for name, caption in [("a.png", "people walking along the beach at sunset"), ("b.png", "a red car parked next to a blue truck")]:
+    for name, caption in [
+        ("a.png", "people walking along the beach at sunset"),
+        ("b.png", "a red car parked next to a blue truck"),
+    ]:
         buf = io.BytesIO()
         Image.new("RGB", (32, 32), "gray").save(buf, format="PNG")
         (root / name).write_bytes(buf.getvalue())

@@ -30,8 +30,16 @@ def test_export_edit_import(sample_source, tmp_path):
     old = smiling["value"]["choices"][0]
     smiling["value"]["choices"] = ["-1" if old == "1" else "1"]
     task["id"] = 1
-    task["annotations"] = [{"id": 7, "completed_by": {"id": 3, "email": "reviewer@example.com"}, "result": result,
-                            "was_cancelled": False, "created_at": "2026-11-24T10:00:00Z", "updated_at": "2026-11-24T10:05:00Z"}]
+    task["annotations"] = [
+        {
+            "id": 7,
+            "completed_by": {"id": 3, "email": "reviewer@example.com"},
+            "result": result,
+            "was_cancelled": False,
+            "created_at": "2026-11-24T10:00:00Z",
+            "updated_at": "2026-11-24T10:05:00Z",
+        }
+    ]
     export = tmp_path / "export.json"
     export.write_text(json.dumps([task]))
     store = tmp_path / "labels.json"

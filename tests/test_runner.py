@@ -14,7 +14,9 @@ def test_multiprocess_equals_in_process(sample_source, tmp_path):
     one = build("ingest", sample_source, tmp_path / "one", workers=1)
     two = build("ingest", sample_source, tmp_path / "two", workers=2)
     assert files_of(tmp_path / "one" / "ingest") == files_of(tmp_path / "two" / "ingest")
-    assert (tmp_path / "one" / "ingest" / "sizes.json").read_bytes() == (tmp_path / "two" / "ingest" / "sizes.json").read_bytes()
+    assert (tmp_path / "one" / "ingest" / "sizes.json").read_bytes() == (
+        tmp_path / "two" / "ingest" / "sizes.json"
+    ).read_bytes()
     assert one["counts"] == two["counts"]
     for report in (one, two):
         counters = report["counters"]

@@ -42,7 +42,9 @@ def test_folder_source(tmp_path, captions):
     keys = [x.source_key for s in shards for x in source.samples(s)]
     assert keys == ["a.png", "b.v2.png", "d.jpeg", "e.png", "sub/c.png"]
     report = run_build(BuildSpec("ingest", str(root), str(tmp_path / "out"), samples_per_shard=2))
-    assert report["counts"] == {"ok": 4, "rejected": 0, "failed": 1} and report["reasons"]["failed"] == {"empty_caption": 1}
+    assert report["counts"] == {"ok": 4, "rejected": 0, "failed": 1} and report["reasons"]["failed"] == {
+        "empty_caption": 1
+    }
     assert validate_dataset(str(tmp_path / "out" / "ingest")).ok
 
 

@@ -23,9 +23,26 @@ def _jpeg(color: str) -> bytes:
 
 
 def _outcomes() -> list:
-    ok = [Written(f"k{i}", f"src/{i}.jpg", {"jpg": _jpeg(c), "txt": c.encode(), "json": json.dumps({"width": 32, "height": 24, "models": {}}).encode()},
-                  {"width": 32}) for i, c in enumerate(["red", "green", "blue"])]
-    return [ok[0], Rejected("k3", "src/3.jpg", "exact_duplicate", "same as k0"), ok[1], Failed("k4", "src/4.jpg", "truncated"), ok[2]]
+    ok = [
+        Written(
+            f"k{i}",
+            f"src/{i}.jpg",
+            {
+                "jpg": _jpeg(c),
+                "txt": c.encode(),
+                "json": json.dumps({"width": 32, "height": 24, "models": {}}).encode(),
+            },
+            {"width": 32},
+        )
+        for i, c in enumerate(["red", "green", "blue"])
+    ]
+    return [
+        ok[0],
+        Rejected("k3", "src/3.jpg", "exact_duplicate", "same as k0"),
+        ok[1],
+        Failed("k4", "src/4.jpg", "truncated"),
+        ok[2],
+    ]
 
 
 def _write(root: str, shard: str = "00000") -> dict:

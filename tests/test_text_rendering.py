@@ -23,8 +23,13 @@ def _line(text: str, x0: float, y0: float, x1: float, y1: float, score: float = 
 
 
 def test_merge_words_joins_a_split_row_only():
-    lines = [_line("SALE", 10, 10, 110, 50), _line("50%", 130, 11, 200, 51), _line("OFF", 215, 10, 290, 50),
-             _line("TODAY", 10, 80, 140, 120), _line("far", 600, 80, 660, 120)]
+    lines = [
+        _line("SALE", 10, 10, 110, 50),
+        _line("50%", 130, 11, 200, 51),
+        _line("OFF", 215, 10, 290, 50),
+        _line("TODAY", 10, 80, 140, 120),
+        _line("far", 600, 80, 660, 120),
+    ]
     merged = merge_words(lines)
     assert [m.text for m in merged] == ["SALE 50% OFF", "TODAY", "far"]
     assert merged[0].polygon.tolist() == [[10, 10], [290, 10], [290, 51], [10, 51]]
@@ -69,10 +74,21 @@ def test_build_reads_the_rendered_signs(sample_source, tmp_path):
         rec, files = records[key]
         for gt in lines:
             total += 1
-            best = max(rec["text_lines"], key=lambda x: polygon_iou(np.array(x["polygon"]), np.array(gt["polygon"])), default=None)
-            if best and polygon_iou(np.array(best["polygon"]), np.array(gt["polygon"])) >= 0.5 and best["text"] == gt["text"]:
+            best = max(
+                rec["text_lines"],
+                key=lambda x: polygon_iou(np.array(x["polygon"]), np.array(gt["polygon"])),
+                default=None,
+            )
+            if (
+                best
+                and polygon_iou(np.array(best["polygon"]), np.array(gt["polygon"])) >= 0.5
+                and best["text"] == gt["text"]
+            ):
                 matched += 1
         assert rec["caption"].endswith('"' + rec["text_lines"][-1]["text"] + '"') or not rec["text_lines"][-1]["valid"]
         size = (rec["width"], rec["height"])
-        assert Image.open(io.BytesIO(files["glyph.png"])).size == size and Image.open(io.BytesIO(files["position.png"])).size == size
+        assert (
+            Image.open(io.BytesIO(files["glyph.png"])).size == size
+            and Image.open(io.BytesIO(files["position.png"])).size == size
+        )
     assert total >= 5 and matched / total >= 0.8, (matched, total)

@@ -40,20 +40,28 @@ def _rle(h: int, w: int) -> dict:
 
 
 def test_valid_geometry_passes(tmp_path):
-    url = _dataset(tmp_path, {"entities": [{"phrase": "cat", "box": [1, 2, 30, 29], "mask": _rle(30, 40)}],
-                              "text_lines": [{"text": "HI", "polygon": [[0, 0], [10, 0], [10, 5], [0, 5]]}]})
+    url = _dataset(
+        tmp_path,
+        {
+            "entities": [{"phrase": "cat", "box": [1, 2, 30, 29], "mask": _rle(30, 40)}],
+            "text_lines": [{"text": "HI", "polygon": [[0, 0], [10, 0], [10, 5], [0, 5]]}],
+        },
+    )
     report = validate_dataset(url)
     assert report.ok, report.errors
 
 
-@pytest.mark.parametrize(("extra", "message"), [
-    ({"entities": [{"box": [1, 2, 41, 29]}]}, "not inside"),
-    ({"entities": [{"box": [10, 2, 5, 29]}]}, "not inside"),
-    ({"entities": [{"mask": _rle(20, 40)}]}, "size"),
-    ({"text_lines": [{"polygon": [[0, 0], [50, 0], [50, 5], [0, 5]]}]}, "outside"),
-    ({"text_lines": [{"polygon": [[0, 0], [5, 0], [5, 5]]}]}, "not 4"),
-    ({"width": 41}, "json says"),
-])
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        ({"entities": [{"box": [1, 2, 41, 29]}]}, "not inside"),
+        ({"entities": [{"box": [10, 2, 5, 29]}]}, "not inside"),
+        ({"entities": [{"mask": _rle(20, 40)}]}, "size"),
+        ({"text_lines": [{"polygon": [[0, 0], [50, 0], [50, 5], [0, 5]]}]}, "outside"),
+        ({"text_lines": [{"polygon": [[0, 0], [5, 0], [5, 5]]}]}, "not 4"),
+        ({"width": 41}, "json says"),
+    ],
+)
 def test_bad_geometry_is_caught(tmp_path, extra, message):
     report = validate_dataset(_dataset(tmp_path, extra))
     assert not report.ok and any(message in m for _, m in report.errors), report.errors

@@ -8,7 +8,9 @@ import cv2
 import numpy as np
 
 # ArcFace's 5-point template in a 112 x 112 face box (left eye, right eye, nose, mouth left, mouth right), XY.
-TEMPLATE_112 = np.array([[38.2946, 51.6963], [73.5318, 51.5014], [56.0252, 71.7366], [41.5493, 92.3655], [70.7299, 92.2041]])
+TEMPLATE_112 = np.array(
+    [[38.2946, 51.6963], [73.5318, 51.5014], [56.0252, 71.7366], [41.5493, 92.3655], [70.7299, 92.2041]]
+)
 
 
 @dataclass(frozen=True)
@@ -61,8 +63,12 @@ def apply(matrix: np.ndarray, points: np.ndarray) -> np.ndarray:
     return points @ matrix[:, :2].T + matrix[:, 2]
 
 
-def align_face(image: np.ndarray, box: tuple[float, float, float, float], landmarks: np.ndarray | None,
-               config: AlignConfig = AlignConfig()) -> AlignedFace:
+def align_face(
+    image: np.ndarray,
+    box: tuple[float, float, float, float],
+    landmarks: np.ndarray | None,
+    config: AlignConfig = AlignConfig(),
+) -> AlignedFace:
     """Warp one face of an HWC uint8 image (``box`` XYXY, ``landmarks`` (5, 2) in its pixels) to a size x size crop."""
     matrix = similarity(landmarks, template(config)) if landmarks is not None else box_matrix(box, config)
     size = (config.size, config.size)

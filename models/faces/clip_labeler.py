@@ -75,7 +75,9 @@ class ClipScorer:
         if config.model == TINY_CLIP_NAME:
             _register_tiny(Path(config.pretrained).parent)
         self.config = config
-        model, _, preprocess = open_clip.create_model_and_transforms(config.model, pretrained=config.pretrained, device=config.device)
+        model, _, preprocess = open_clip.create_model_and_transforms(
+            config.model, pretrained=config.pretrained, device=config.device
+        )
         self.model, self.preprocess = model.eval(), preprocess
         self.tokenizer = open_clip.get_tokenizer(config.model)
         digest = hashlib.sha256(Path(config.pretrained).read_bytes()).hexdigest()[:8]
@@ -107,7 +109,9 @@ class ClipScorer:
         return torch.cat(out) if out else torch.zeros(0)
 
     @torch.no_grad()
-    def probabilities(self, images: list[np.ndarray], attributes: dict[str, dict[str, tuple[str, ...]]]) -> list[dict[str, dict[str, float]]]:
+    def probabilities(
+        self, images: list[np.ndarray], attributes: dict[str, dict[str, tuple[str, ...]]]
+    ) -> list[dict[str, dict[str, float]]]:
         """For each image, attribute -> option -> probability (the options of one attribute sum to 1)."""
         if not images:
             return []

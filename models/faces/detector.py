@@ -85,10 +85,15 @@ class MTCNNDetector:
         c = self.config
         if min(image.shape[:2]) < c.min_face_size:  # no pyramid scale fits: MTCNN itself would fail on an empty list
             return []
-        boxes, points = detect_face(image[None], c.min_face_size, *self.nets, list(c.stage_thresholds), c.scale_factor, c.device)
+        boxes, points = detect_face(
+            image[None], c.min_face_size, *self.nets, list(c.stage_thresholds), c.scale_factor, c.device
+        )
         boxes, points = np.asarray(boxes[0], dtype=np.float64).reshape(-1, 5), np.asarray(points[0], dtype=np.float64)
-        faces = [Face(tuple(float(v) for v in b[:4]), float(b[4]), p.reshape(5, 2)) for b, p in zip(boxes, points, strict=True)
-                 if b[4] >= c.score_threshold]
+        faces = [
+            Face(tuple(float(v) for v in b[:4]), float(b[4]), p.reshape(5, 2))
+            for b, p in zip(boxes, points, strict=True)
+            if b[4] >= c.score_threshold
+        ]
         return sorted(faces, key=lambda f: -f.score)
 
 

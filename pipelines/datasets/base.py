@@ -50,13 +50,21 @@ class Dataset(ABC):
         """Yield every outcome for the samples, in input order; each input key appears in at least one outcome."""
 
     def config_sha256(self) -> str:
-        return hashlib.sha256(dumps({"dataset": self.name, "profile": self.profile, "config": self.config.model_dump(mode="json")})).hexdigest()
+        return hashlib.sha256(
+            dumps({"dataset": self.name, "profile": self.profile, "config": self.config.model_dump(mode="json")})
+        ).hexdigest()
 
     def run_info(self, source_uri: str, models: dict[str, str]) -> dict[str, Any]:
         """What run.json holds: the resolved config, model ids and checksums (as the workers recorded them), code version."""
-        return {"dataset": self.name, "profile": self.profile, "config": self.config.model_dump(mode="json"),
-                "config_sha256": self.config_sha256(), "models": models, "code_version": code_version(),
-                "source": source_uri}
+        return {
+            "dataset": self.name,
+            "profile": self.profile,
+            "config": self.config.model_dump(mode="json"),
+            "config_sha256": self.config_sha256(),
+            "models": models,
+            "code_version": code_version(),
+            "source": source_uri,
+        }
 
 
 @dataclass(frozen=True)
@@ -92,8 +100,12 @@ def build_shard(dataset: Dataset, source: Source, shard: SourceShard, out: Datas
             writer.add(outcome)
         elapsed = time.perf_counter() - start
         stats: ShardStats = writer.commit(
-            dataset=dataset.name, inputs=inputs.count, models=dataset.models(), config_sha256=dataset.config_sha256(),
-            code_version=code_version(), source=shard.url,
+            dataset=dataset.name,
+            inputs=inputs.count,
+            models=dataset.models(),
+            config_sha256=dataset.config_sha256(),
+            code_version=code_version(),
+            source=shard.url,
             timings_s={"total": round(elapsed, 4), "per_sample": round(elapsed / max(inputs.count, 1), 6)},
         )
     return ShardResult(shard.shard, False, stats.to_dict())

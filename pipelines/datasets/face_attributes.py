@@ -62,20 +62,31 @@ class _Found:
 class FaceAttributes(Dataset):
     name = "face_attributes"
     Config = FaceAttributesConfig
-    fields = pa.schema([
-        ("width", pa.int32()), ("height", pa.int32()), ("face_index", pa.int32()), ("faces_in_image", pa.int32()),
-        ("score", pa.float32()), ("source_box", pa.list_(pa.float32())), ("sharpness", pa.float32()),
-        ("yaw", pa.float32()), ("pitch", pa.float32()), ("caption", pa.string()), ("needs_review", pa.list_(pa.string())),
-        ("url", pa.string()),
-    ])
+    fields = pa.schema(
+        [
+            ("width", pa.int32()),
+            ("height", pa.int32()),
+            ("face_index", pa.int32()),
+            ("faces_in_image", pa.int32()),
+            ("score", pa.float32()),
+            ("source_box", pa.list_(pa.float32())),
+            ("sharpness", pa.float32()),
+            ("yaw", pa.float32()),
+            ("pitch", pa.float32()),
+            ("caption", pa.string()),
+            ("needs_review", pa.list_(pa.string())),
+            ("url", pa.string()),
+        ]
+    )
     config: FaceAttributesConfig
 
     def setup(self) -> None:
         c = self.config
         self.schema = load_schema(c.schema_version)
         weights = c.detector_weights or os.environ.get("SHARDSMITH_FACE_DETECTOR_WEIGHTS") or None
-        self.detector = build_face_detector(FaceDetectorConfig(c.detector, weights, c.min_face_size,
-                                                               score_threshold=c.score_threshold))
+        self.detector = build_face_detector(
+            FaceDetectorConfig(c.detector, weights, c.min_face_size, score_threshold=c.score_threshold)
+        )
         self.align = AlignConfig(c.crop_size, c.margin)
         self.scorer = ClipScorer(self._clip_config())
         self.options = {a.name: a.prompts for a in self.schema.attributes}
@@ -107,16 +118,26 @@ class FaceAttributes(Dataset):
         for sample in chunk:
             d = decode_sample(sample, decode)
             found.append(d if isinstance(d, Failed) else self._detect(d))
-        passing = [c.aligned.image for f in found if isinstance(f, _Found)
-                   for c, v in zip(f.candidates, f.verdicts, strict=True) if v is None]
+        passing = [
+            c.aligned.image
+            for f in found
+            if isinstance(f, _Found)
+            for c, v in zip(f.candidates, f.verdicts, strict=True)
+            if v is None
+        ]
         probs = iter(self.scorer.probabilities(passing, self.options))
         now = datetime.now(UTC).isoformat(timespec="seconds")
         for f in found:
             if isinstance(f, Failed):
                 yield f
             elif not f.candidates:
-                yield Rejected(f.decoded.key, f.decoded.sample.source_key, "no_face", "the detector found no face",
-                               {"faces_in_image": 0, "url": _url(f.decoded)})
+                yield Rejected(
+                    f.decoded.key,
+                    f.decoded.sample.source_key,
+                    "no_face",
+                    "the detector found no face",
+                    {"faces_in_image": 0, "url": _url(f.decoded)},
+                )
             else:
                 for i, (c, v) in enumerate(zip(f.candidates, f.verdicts, strict=True)):
                     yield self._rejected(f.decoded, i, c, v) if v else self._written(f.decoded, i, c, next(probs), now)
@@ -129,9 +150,16 @@ class FaceAttributes(Dataset):
 
     def _fields(self, d: Decoded, i: int, c: Candidate) -> dict:
         yaw, pitch = pose(c.face.landmarks) if c.face.landmarks is not None else (None, None)
-        return {"face_index": i, "faces_in_image": c.faces_in_image, "score": c.face.score,
-                "source_box": [round(v, 2) for v in c.face.box], "sharpness": sharpness(c.aligned.image),
-                "yaw": yaw, "pitch": pitch, "url": _url(d)}
+        return {
+            "face_index": i,
+            "faces_in_image": c.faces_in_image,
+            "score": c.face.score,
+            "source_box": [round(v, 2) for v in c.face.box],
+            "sharpness": sharpness(c.aligned.image),
+            "yaw": yaw,
+            "pitch": pitch,
+            "url": _url(d),
+        }
 
     def _rejected(self, d: Decoded, i: int, c: Candidate, verdict: tuple[str, str]) -> Rejected:
         return Rejected(f"{d.key}_f{i}", d.sample.source_key, verdict[0], verdict[1], self._fields(d, i, c))
@@ -140,13 +168,24 @@ class FaceAttributes(Dataset):
         labels, review = prelabel(probs, self.schema, self.config.prelabel, self.scorer.model_id, now)
         values = {k: lab.value for k, lab in labels.items()}
         text = caption(values)
-        fields = self._fields(d, i, c) | {"width": self.config.crop_size, "height": self.config.crop_size,
-                                          "caption": text, "needs_review": review}
+        fields = self._fields(d, i, c) | {
+            "width": self.config.crop_size,
+            "height": self.config.crop_size,
+            "caption": text,
+            "needs_review": review,
+        }
         record = face_record(d, f"{d.key}_f{i}", c, fields, self.models(), self.schema.id) | {
-            "attributes": {k: lab.to_json() for k, lab in labels.items()}, "needs_review": review, "caption": text}
+            "attributes": {k: lab.to_json() for k, lab in labels.items()},
+            "needs_review": review,
+            "caption": text,
+        }
         record["faces"][0]["label"] = face_label(c.face.score, values)
         jpg = encode_jpeg(Image.fromarray(c.aligned.image), self.config.jpeg_quality)
-        files = {"jpg": jpg, "txt": text.encode(), "json": json.dumps(record, sort_keys=True, ensure_ascii=False).encode()}
+        files = {
+            "jpg": jpg,
+            "txt": text.encode(),
+            "json": json.dumps(record, sort_keys=True, ensure_ascii=False).encode(),
+        }
         return Written(f"{d.key}_f{i}", d.sample.source_key, files, fields)
 
 
@@ -154,18 +193,34 @@ def face_record(d: Decoded, key: str, c: Candidate, fields: dict, models: dict[s
     """The json record of one face (attributes are added by the caller)."""
     marks = c.aligned.landmarks
     source_marks = c.face.landmarks
-    face = {"box": list(c.aligned.box), "score": round(c.face.score, 4), "label": f"face {c.face.score:.2f}",
-            "source_box": fields["source_box"],
-            "source_landmarks": None if source_marks is None else np.round(source_marks, 2).tolist()}
+    face = {
+        "box": list(c.aligned.box),
+        "score": round(c.face.score, 4),
+        "label": f"face {c.face.score:.2f}",
+        "source_box": fields["source_box"],
+        "source_landmarks": None if source_marks is None else np.round(source_marks, 2).tolist(),
+    }
     if marks is not None:
         face["landmarks"] = np.round(marks, 2).tolist()
-    return {"key": key, "source_key": d.sample.source_key, "width": fields["width"], "height": fields["height"],
-            "faces": [face], "face_index": fields["face_index"], "faces_in_image": fields["faces_in_image"],
-            "quality": {"sharpness": round(fields["sharpness"], 2), "yaw": fields["yaw"], "pitch": fields["pitch"],
-                        "out_of_bounds": round(c.aligned.out_of_bounds, 4)},
-            "source": {"width": d.image.width, "height": d.image.height, "url": fields["url"], "caption": d.caption},
-            "alignment": {"size": fields["width"], "matrix": np.round(c.aligned.matrix, 6).tolist()},
-            "models": models, "attribute_schema": schema_id}
+    return {
+        "key": key,
+        "source_key": d.sample.source_key,
+        "width": fields["width"],
+        "height": fields["height"],
+        "faces": [face],
+        "face_index": fields["face_index"],
+        "faces_in_image": fields["faces_in_image"],
+        "quality": {
+            "sharpness": round(fields["sharpness"], 2),
+            "yaw": fields["yaw"],
+            "pitch": fields["pitch"],
+            "out_of_bounds": round(c.aligned.out_of_bounds, 4),
+        },
+        "source": {"width": d.image.width, "height": d.image.height, "url": fields["url"], "caption": d.caption},
+        "alignment": {"size": fields["width"], "matrix": np.round(c.aligned.matrix, 6).tolist()},
+        "models": models,
+        "attribute_schema": schema_id,
+    }
 
 
 def _url(d: Decoded) -> str | None:

@@ -53,11 +53,20 @@ def encode_jpeg(image: Image.Image, quality: int) -> bytes:
 class Ingest(Dataset):
     name = "ingest"
     Config = IngestConfig
-    fields = pa.schema([
-        ("width", pa.int32()), ("height", pa.int32()), ("orig_width", pa.int32()), ("orig_height", pa.int32()),
-        ("orig_format", pa.string()), ("caption", pa.string()), ("sha256", pa.string()), ("duplicate_of", pa.string()),
-        ("jpg_bytes", pa.int64()), ("url", pa.string()),
-    ])
+    fields = pa.schema(
+        [
+            ("width", pa.int32()),
+            ("height", pa.int32()),
+            ("orig_width", pa.int32()),
+            ("orig_height", pa.int32()),
+            ("orig_format", pa.string()),
+            ("caption", pa.string()),
+            ("sha256", pa.string()),
+            ("duplicate_of", pa.string()),
+            ("jpg_bytes", pa.int64()),
+            ("url", pa.string()),
+        ]
+    )
     config: IngestConfig
 
     def process(self, samples: Iterable[InputSample]) -> Iterator[Outcome]:
@@ -73,8 +82,14 @@ class Ingest(Dataset):
     def _one(self, d: Decoded, seen: dict[str, str]) -> Outcome:
         digest = pixel_sha256(d.image)
         first = seen.setdefault(digest, d.key)
-        fields = {"orig_width": d.orig_size[0], "orig_height": d.orig_size[1], "orig_format": d.orig_format,
-                  "caption": d.caption, "sha256": digest, "url": d.meta.get("url") or d.sample.url or None}
+        fields = {
+            "orig_width": d.orig_size[0],
+            "orig_height": d.orig_size[1],
+            "orig_format": d.orig_format,
+            "caption": d.caption,
+            "sha256": digest,
+            "url": d.meta.get("url") or d.sample.url or None,
+        }
         if first != d.key:
             fields["duplicate_of"] = first
             if self.config.duplicates == "reject":
@@ -82,11 +97,23 @@ class Ingest(Dataset):
         image = normalise(d.image, self.config.max_side)
         jpg = encode_jpeg(image, self.config.jpeg_quality)
         fields.update(width=image.width, height=image.height, jpg_bytes=len(jpg))
-        record = {"key": d.key, "source_key": d.sample.source_key, "width": image.width, "height": image.height,
-                  "caption": d.caption, "sha256": digest, "duplicate_of": fields.get("duplicate_of"),
-                  "orig": {"width": d.orig_size[0], "height": d.orig_size[1], "format": d.orig_format},
-                  "source": _source_meta(d, image), "models": self.models()}
-        files = {"jpg": jpg, "txt": d.caption.encode("utf-8"), "json": json.dumps(record, sort_keys=True, ensure_ascii=False).encode()}
+        record = {
+            "key": d.key,
+            "source_key": d.sample.source_key,
+            "width": image.width,
+            "height": image.height,
+            "caption": d.caption,
+            "sha256": digest,
+            "duplicate_of": fields.get("duplicate_of"),
+            "orig": {"width": d.orig_size[0], "height": d.orig_size[1], "format": d.orig_format},
+            "source": _source_meta(d, image),
+            "models": self.models(),
+        }
+        files = {
+            "jpg": jpg,
+            "txt": d.caption.encode("utf-8"),
+            "json": json.dumps(record, sort_keys=True, ensure_ascii=False).encode(),
+        }
         return Written(d.key, d.sample.source_key, files, fields)
 
 

@@ -49,22 +49,40 @@ class _Prepared:
 class Personalization(Dataset):
     name = "personalization"
     Config = PersonalizationConfig
-    fields = pa.schema([
-        ("width", pa.int32()), ("height", pa.int32()), ("caption", pa.string()), ("n_nouns", pa.int32()),
-        ("n_detections", pa.int32()), ("n_entities", pa.int32()), ("labels", pa.list_(pa.string())),
-        ("dropped", pa.string()),
-    ])
+    fields = pa.schema(
+        [
+            ("width", pa.int32()),
+            ("height", pa.int32()),
+            ("caption", pa.string()),
+            ("n_nouns", pa.int32()),
+            ("n_detections", pa.int32()),
+            ("n_entities", pa.int32()),
+            ("labels", pa.list_(pa.string())),
+            ("dropped", pa.string()),
+        ]
+    )
     config: PersonalizationConfig
 
     def setup(self) -> None:
         from models import build, spec_for
 
         c = self.config
-        self.detector = build("grounding_dino", spec_for("grounding_dino", self.profile, device=c.device, dtype=c.dtype,
-                                                         batch_size=c.batch_size, box_threshold=c.box_threshold,
-                                                         text_threshold=c.text_threshold))
+        self.detector = build(
+            "grounding_dino",
+            spec_for(
+                "grounding_dino",
+                self.profile,
+                device=c.device,
+                dtype=c.dtype,
+                batch_size=c.batch_size,
+                box_threshold=c.box_threshold,
+                text_threshold=c.text_threshold,
+            ),
+        )
         # one image embedding per image, and every box of it in one mask-decoder call
-        self.segmenter = build("sam", spec_for("sam", self.profile, device=c.device, dtype=c.dtype, batch_size=c.sam_boxes_per_call))
+        self.segmenter = build(
+            "sam", spec_for("sam", self.profile, device=c.device, dtype=c.dtype, batch_size=c.sam_boxes_per_call)
+        )
 
     def models(self) -> dict[str, str]:
         from pipelines.nlp import parser_id
@@ -76,7 +94,9 @@ class Personalization(Dataset):
     def process(self, samples: Iterable[InputSample]) -> Iterator[Outcome]:
         if not hasattr(self, "detector"):
             self.setup()
-        prepared = prefetch_map(self._prepare, samples, threads=self.config.decode_threads, depth=4 * self.config.batch_size)
+        prepared = prefetch_map(
+            self._prepare, samples, threads=self.config.decode_threads, depth=4 * self.config.batch_size
+        )
         for batch in batched((result for _, result in prepared), self.config.batch_size):
             todo = [p for p in batch if isinstance(p, _Prepared)]
             detections = iter(self.detector.detect([p.image for p in todo], [p.prompt for p in todo]) if todo else [])
@@ -100,7 +120,13 @@ class Personalization(Dataset):
     def _annotate(self, p: _Prepared, det: Any) -> Outcome:
         c, d = self.config, p.decoded
         h, w = p.image.shape[:2]
-        fields: dict[str, Any] = {"caption": d.caption, "n_nouns": p.n_nouns, "n_detections": len(det), "width": w, "height": h}
+        fields: dict[str, Any] = {
+            "caption": d.caption,
+            "n_nouns": p.n_nouns,
+            "n_detections": len(det),
+            "width": w,
+            "height": h,
+        }
         verdicts = filter_boxes(det.boxes, det.scores, w, h, c)
         kept = [i for i in verdicts.kept if match_phrase(det.phrases[i], p.entities) is not None]
         dropped = [r for r in verdicts.reasons if r is not None]
@@ -109,10 +135,20 @@ class Personalization(Dataset):
             masks = self.segmenter.segment(p.image, det.boxes[kept])
             entities, mask_drops = self._entities(p, det, kept, masks)
             dropped += mask_drops
-        fields.update(n_entities=len(entities), labels=[e["label"] for e in entities], dropped=json.dumps(_tally(dropped), sort_keys=True))
+        fields.update(
+            n_entities=len(entities),
+            labels=[e["label"] for e in entities],
+            dropped=json.dumps(_tally(dropped), sort_keys=True),
+        )
         reason = count_reason(len(entities), dropped, c)
         if reason:
-            return Rejected(d.key, d.sample.source_key, reason, f"{len(entities)} boxes kept of {len(det)}; dropped {_tally(dropped)}", fields)
+            return Rejected(
+                d.key,
+                d.sample.source_key,
+                reason,
+                f"{len(entities)} boxes kept of {len(det)}; dropped {_tally(dropped)}",
+                fields,
+            )
         return self._written(p, entities, _tally(dropped), fields)
 
     def _entities(self, p: _Prepared, det: Any, kept: list[int], masks: Any) -> tuple[list[dict[str, Any]], list[str]]:
@@ -128,23 +164,49 @@ class Personalization(Dataset):
                 drops.append("mask_fill")
                 continue
             entity = match_phrase(det.phrases[i], p.entities)
-            out.append({"label": entity.label, "phrase": entity.phrase, "span": list(entity.span), "detected_phrase": det.phrases[i],
-                        "box": [round(float(v), 2) for v in box], "score": round(float(det.scores[i]), 4),
-                        "mask": rles[j], "mask_iou": round(float(masks.iou_scores[j]), 4), "mask_fill": round(fill, 4),
-                        "area_ratio": round(float((box[2] - box[0]) * (box[3] - box[1]) / (w * h)), 4)})
+            out.append(
+                {
+                    "label": entity.label,
+                    "phrase": entity.phrase,
+                    "span": list(entity.span),
+                    "detected_phrase": det.phrases[i],
+                    "box": [round(float(v), 2) for v in box],
+                    "score": round(float(det.scores[i]), 4),
+                    "mask": rles[j],
+                    "mask_iou": round(float(masks.iou_scores[j]), 4),
+                    "mask_fill": round(fill, 4),
+                    "area_ratio": round(float((box[2] - box[0]) * (box[3] - box[1]) / (w * h)), 4),
+                }
+            )
         return out, drops
 
-    def _written(self, p: _Prepared, entities: list[dict[str, Any]], dropped: dict[str, int], fields: dict[str, Any]) -> Written:
+    def _written(
+        self, p: _Prepared, entities: list[dict[str, Any]], dropped: dict[str, int], fields: dict[str, Any]
+    ) -> Written:
         from PIL import Image
 
         d = p.decoded
         h, w = p.image.shape[:2]
         caption = counted_caption(d.caption, entities) if self.config.count_words else d.caption
-        record = {"key": d.key, "source_key": d.sample.source_key, "width": w, "height": h, "caption": caption,
-                  "original_caption": d.caption, "prompt": p.prompt, "n_nouns": p.n_nouns, "entities": entities,
-                  "dropped_boxes": dropped, "models": self.models()}
+        record = {
+            "key": d.key,
+            "source_key": d.sample.source_key,
+            "width": w,
+            "height": h,
+            "caption": caption,
+            "original_caption": d.caption,
+            "prompt": p.prompt,
+            "n_nouns": p.n_nouns,
+            "entities": entities,
+            "dropped_boxes": dropped,
+            "models": self.models(),
+        }
         jpg = encode_jpeg(Image.fromarray(p.image), self.config.jpeg_quality)
-        files = {"jpg": jpg, "txt": caption.encode(), "json": json.dumps(record, sort_keys=True, ensure_ascii=False).encode()}
+        files = {
+            "jpg": jpg,
+            "txt": caption.encode(),
+            "json": json.dumps(record, sort_keys=True, ensure_ascii=False).encode(),
+        }
         return Written(d.key, d.sample.source_key, files, fields)
 
 

@@ -41,10 +41,15 @@ def negative_record(n: Negative) -> dict[str, Any]:
 class RetrievalNegatives(Dataset):
     name = "retrieval_negatives"
     Config = RetrievalNegativesConfig
-    fields = pa.schema([
-        ("width", pa.int32()), ("height", pa.int32()), ("caption", pa.string()), ("n_negatives", pa.int32()),
-        ("kinds", pa.list_(pa.string())),
-    ])
+    fields = pa.schema(
+        [
+            ("width", pa.int32()),
+            ("height", pa.int32()),
+            ("caption", pa.string()),
+            ("n_negatives", pa.int32()),
+            ("kinds", pa.list_(pa.string())),
+        ]
+    )
     config: RetrievalNegativesConfig
 
     def models(self) -> dict[str, str]:
@@ -63,13 +68,27 @@ class RetrievalNegatives(Dataset):
                 yield d if isinstance(d, Failed) else self._one(d, next(negatives))
 
     def _one(self, d: Decoded, negatives: list[Negative]) -> Outcome:
-        fields: dict[str, Any] = {"caption": d.caption, "n_negatives": len(negatives), "kinds": [n.kind for n in negatives]}
+        fields: dict[str, Any] = {
+            "caption": d.caption,
+            "n_negatives": len(negatives),
+            "kinds": [n.kind for n in negatives],
+        }
         if not negatives:
             return Rejected(d.key, d.sample.source_key, NO_ATTRIBUTE_TO_SWAP, "", fields)
         image: Image.Image = normalise(d.image, self.config.max_side)
         fields.update(width=image.width, height=image.height)
-        record = {"key": d.key, "source_key": d.sample.source_key, "width": image.width, "height": image.height,
-                  "caption": d.caption, "negatives": [negative_record(n) for n in negatives], "models": self.models()}
-        files = {"jpg": encode_jpeg(image, self.config.jpeg_quality), "txt": d.caption.encode(),
-                 "json": json.dumps(record, sort_keys=True, ensure_ascii=False).encode()}
+        record = {
+            "key": d.key,
+            "source_key": d.sample.source_key,
+            "width": image.width,
+            "height": image.height,
+            "caption": d.caption,
+            "negatives": [negative_record(n) for n in negatives],
+            "models": self.models(),
+        }
+        files = {
+            "jpg": encode_jpeg(image, self.config.jpeg_quality),
+            "txt": d.caption.encode(),
+            "json": json.dumps(record, sort_keys=True, ensure_ascii=False).encode(),
+        }
         return Written(d.key, d.sample.source_key, files, fields)

@@ -59,10 +59,17 @@ def base_caption(caption: str) -> str:
 class TextRendering(Dataset):
     name = "text_rendering"
     Config = TextRenderingConfig
-    fields = pa.schema([
-        ("width", pa.int32()), ("height", pa.int32()), ("caption", pa.string()), ("n_lines", pa.int32()),
-        ("n_valid", pa.int32()), ("texts", pa.list_(pa.string())), ("mean_score", pa.float32()),
-    ])
+    fields = pa.schema(
+        [
+            ("width", pa.int32()),
+            ("height", pa.int32()),
+            ("caption", pa.string()),
+            ("n_lines", pa.int32()),
+            ("n_valid", pa.int32()),
+            ("texts", pa.list_(pa.string())),
+            ("mean_score", pa.float32()),
+        ]
+    )
     config: TextRenderingConfig
 
     def setup(self) -> None:
@@ -71,9 +78,16 @@ class TextRendering(Dataset):
 
         c = self.config
         self.ocr = build_ocr(OCRConfig(backend=c.backend, device=c.device, det_limit_side_len=c.det_limit_side_len))
-        self.rules = TextRules(min_score=c.min_score, max_chars=c.max_chars, max_valid_lines=c.max_valid_lines, max_lines=c.max_lines,
-                               min_text_height=c.min_text_height, min_area_ratio=c.min_area_ratio, max_area_ratio=c.max_area_ratio,
-                               reject_document_like=c.reject_document_like)
+        self.rules = TextRules(
+            min_score=c.min_score,
+            max_chars=c.max_chars,
+            max_valid_lines=c.max_valid_lines,
+            max_lines=c.max_lines,
+            min_text_height=c.min_text_height,
+            min_area_ratio=c.min_area_ratio,
+            max_area_ratio=c.max_area_ratio,
+            reject_document_like=c.reject_document_like,
+        )
 
     def models(self) -> dict[str, str]:
         if not hasattr(self, "ocr"):
@@ -83,7 +97,9 @@ class TextRendering(Dataset):
     def process(self, samples: Iterable[InputSample]) -> Iterator[Outcome]:
         if not hasattr(self, "ocr"):
             self.setup()
-        ready = prefetch_map(self._prepare, samples, threads=self.config.decode_threads, depth=2 * self.config.batch_size)
+        ready = prefetch_map(
+            self._prepare, samples, threads=self.config.decode_threads, depth=2 * self.config.batch_size
+        )
         for batch in batched((r for _, r in ready), self.config.batch_size):
             todo = [r for r in batch if isinstance(r, _Ready)]
             lines = iter(self._read([r.image for r in todo]) if todo else [])
@@ -107,28 +123,54 @@ class TextRendering(Dataset):
         from pipelines.text.lines import clip_polygon, position_cell, reject_reason, text_script, valid_flags
 
         d, (h, w) = r.decoded, r.image.shape[:2]
-        fields: dict[str, Any] = {"width": w, "height": h, "n_lines": len(lines), "texts": [x.text for x in lines],
-                                  "mean_score": float(np.mean([x.score for x in lines])) if lines else None}
+        fields: dict[str, Any] = {
+            "width": w,
+            "height": h,
+            "n_lines": len(lines),
+            "texts": [x.text for x in lines],
+            "mean_score": float(np.mean([x.score for x in lines])) if lines else None,
+        }
         reason = reject_reason(lines, w, h, self.rules)
         if reason:
             return Rejected(d.key, d.sample.source_key, reason, f"{len(lines)} lines read", fields)
         valid = valid_flags(lines, self.rules)
-        records = [{"text": x.text, "polygon": clip_polygon(x.polygon, w, h).round(2).tolist(), "score": round(float(x.score), 4),
-                    "script": text_script(x.text), "cell": position_cell(x.polygon, w, h), "valid": ok}
-                   for x, ok in zip(lines, valid, strict=True)]
+        records = [
+            {
+                "text": x.text,
+                "polygon": clip_polygon(x.polygon, w, h).round(2).tolist(),
+                "score": round(float(x.score), 4),
+                "script": text_script(x.text),
+                "cell": position_cell(x.polygon, w, h),
+                "valid": ok,
+            }
+            for x, ok in zip(lines, valid, strict=True)
+        ]
         base = base_caption(d.caption)
         caption = caption_with_text(base, [x["text"] for x in records if x["valid"]])
         fields.update(caption=caption, n_valid=sum(valid))
         return Written(d.key, d.sample.source_key, self._files(r, records, base, caption, lines, valid), fields)
 
-    def _files(self, r: _Ready, records: list[dict], base: str, caption: str, lines: list, valid: list[bool]) -> dict[str, bytes]:
+    def _files(
+        self, r: _Ready, records: list[dict], base: str, caption: str, lines: list, valid: list[bool]
+    ) -> dict[str, bytes]:
         from pipelines.text.glyphs import glyph_image, png_bytes, position_mask
 
         d, (h, w) = r.decoded, r.image.shape[:2]
         chosen = [x for x, ok in zip(lines, valid, strict=True) if ok]
-        record = {"key": d.key, "source_key": d.sample.source_key, "width": w, "height": h, "caption": caption,
-                  "base_caption": base, "text_lines": records, "models": self.models()}
-        return {"jpg": encode_jpeg(Image.fromarray(r.image), self.config.jpeg_quality), "txt": caption.encode(),
-                "json": json.dumps(record, sort_keys=True, ensure_ascii=False).encode(),
-                "glyph.png": png_bytes(glyph_image(chosen, w, h)),
-                "position.png": png_bytes(position_mask([x.polygon for x in chosen], w, h))}
+        record = {
+            "key": d.key,
+            "source_key": d.sample.source_key,
+            "width": w,
+            "height": h,
+            "caption": caption,
+            "base_caption": base,
+            "text_lines": records,
+            "models": self.models(),
+        }
+        return {
+            "jpg": encode_jpeg(Image.fromarray(r.image), self.config.jpeg_quality),
+            "txt": caption.encode(),
+            "json": json.dumps(record, sort_keys=True, ensure_ascii=False).encode(),
+            "glyph.png": png_bytes(glyph_image(chosen, w, h)),
+            "position.png": png_bytes(position_mask([x.polygon for x in chosen], w, h)),
+        }

@@ -32,19 +32,30 @@ def agreement_report(records: Iterable[dict[str, Any]], schema: AttributeSchema)
                 reviewed += 1
                 agree += attr.choice_of({k: e["model"]["value"] for k, e in entries.items()}) == final
         n = len(faces)
-        rows[attr.name] = {"reviewed": reviewed, "accuracy": round(agree / reviewed, 4) if reviewed else None,
-                           "changed": reviewed - agree, "balance": dict(sorted(balance.items())),
-                           "coverage": round(defined / n, 4) if n else 0.0,
-                           "human_share": round(reviewed / n, 4) if n else 0.0}
+        rows[attr.name] = {
+            "reviewed": reviewed,
+            "accuracy": round(agree / reviewed, 4) if reviewed else None,
+            "changed": reviewed - agree,
+            "balance": dict(sorted(balance.items())),
+            "coverage": round(defined / n, 4) if n else 0.0,
+            "human_share": round(reviewed / n, 4) if n else 0.0,
+        }
     scored = [r for r in rows.values() if r["reviewed"]]
     overall = sum(r["reviewed"] - r["changed"] for r in scored) / max(sum(r["reviewed"] for r in scored), 1)
-    return {"faces": len(faces), "reviewed_faces": sum("review" in r for r in faces),
-            "accuracy": round(overall, 4) if scored else None, "attributes": rows}
+    return {
+        "faces": len(faces),
+        "reviewed_faces": sum("review" in r for r in faces),
+        "accuracy": round(overall, 4) if scored else None,
+        "attributes": rows,
+    }
 
 
 def agreement_table(report: dict[str, Any]) -> str:
     """The report as a Markdown table, one row per attribute."""
-    lines = ["| attribute | reviewed | accuracy | changed | coverage | balance |", "| --- | --- | --- | --- | --- | --- |"]
+    lines = [
+        "| attribute | reviewed | accuracy | changed | coverage | balance |",
+        "| --- | --- | --- | --- | --- | --- |",
+    ]
     for name, r in report["attributes"].items():
         acc = "-" if r["accuracy"] is None else f"{r['accuracy']:.2f}"
         bal = " ".join(f"{k}:{v}" for k, v in r["balance"].items())

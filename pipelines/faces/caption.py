@@ -2,11 +2,32 @@
 
 from __future__ import annotations
 
-AGE_WORDS = {"0-2": "baby", "3-9": "child", "10-19": "teenage", "20-29": "young", "30-39": "", "40-49": "middle-aged",
-             "50-59": "middle-aged", "60-69": "older", "70+": "elderly"}
-HAIR = (("Bald", None), ("Blond_Hair", "blond"), ("Black_Hair", "black"), ("Brown_Hair", "brown"), ("Gray_Hair", "gray"))
-WEARING = (("Eyeglasses", "eyeglasses"), ("Wearing_Hat", "a hat"), ("Wearing_Earrings", "earrings"),
-           ("Wearing_Necklace", "a necklace"), ("Wearing_Necktie", "a necktie"), ("Wearing_Lipstick", "lipstick"))
+AGE_WORDS = {
+    "0-2": "baby",
+    "3-9": "child",
+    "10-19": "teenage",
+    "20-29": "young",
+    "30-39": "",
+    "40-49": "middle-aged",
+    "50-59": "middle-aged",
+    "60-69": "older",
+    "70+": "elderly",
+}
+HAIR = (
+    ("Bald", None),
+    ("Blond_Hair", "blond"),
+    ("Black_Hair", "black"),
+    ("Brown_Hair", "brown"),
+    ("Gray_Hair", "gray"),
+)
+WEARING = (
+    ("Eyeglasses", "eyeglasses"),
+    ("Wearing_Hat", "a hat"),
+    ("Wearing_Earrings", "earrings"),
+    ("Wearing_Necklace", "a necklace"),
+    ("Wearing_Necktie", "a necktie"),
+    ("Wearing_Lipstick", "lipstick"),
+)
 FACIAL_HAIR = (("Mustache", "a mustache"), ("Goatee", "a goatee"))
 
 

@@ -30,8 +30,9 @@ def _graded(attr: Attribute, probs: dict[str, float]) -> tuple[dict[str, int], f
     return attr.expand(ranked[0]), top - second, top
 
 
-def prelabel(probs: dict[str, dict[str, float]], schema: AttributeSchema, config: PrelabelConfig, model_id: str,
-             time: str) -> tuple[dict[str, Label], list[str]]:
+def prelabel(
+    probs: dict[str, dict[str, float]], schema: AttributeSchema, config: PrelabelConfig, model_id: str, time: str
+) -> tuple[dict[str, Label], list[str]]:
     """Labels by label key from attribute -> option -> probability, and the attributes (not keys) that need review.
 
     Binary: 1 when P("1") >= threshold, confidence = distance past the threshold scaled to [0, 1]. Graded: the most

@@ -23,8 +23,11 @@ BINARY_CHOICES = ("1", "-1", "0")
 
 def labeling_config(schema: AttributeSchema) -> str:
     """Label Studio labeling config XML: the face crop, then one single-choice control per attribute."""
-    lines = ["<View>", f'  <Image name="{IMAGE}" value="${IMAGE}" zoom="true"/>',
-             '  <Header value="1 = present, -1 = absent, 0 = cannot tell"/>']
+    lines = [
+        "<View>",
+        f'  <Image name="{IMAGE}" value="${IMAGE}" zoom="true"/>',
+        '  <Header value="1 = present, -1 = absent, 0 = cannot tell"/>',
+    ]
     for attr in schema.attributes:
         options = BINARY_CHOICES if attr.kind == "binary" else (*attr.classes, "0")
         lines.append(f'  <Choices name={quoteattr(attr.name)} toName="{IMAGE}" choice="single" showInline="true">')
@@ -34,11 +37,18 @@ def labeling_config(schema: AttributeSchema) -> str:
 
 
 def _result(face_key: str, attr: str, choice: str) -> dict[str, Any]:
-    return {"id": f"{face_key}-{attr}"[-40:], "from_name": attr, "to_name": IMAGE, "type": "choices",
-            "value": {"choices": [choice]}}
+    return {
+        "id": f"{face_key}-{attr}"[-40:],
+        "from_name": attr,
+        "to_name": IMAGE,
+        "type": "choices",
+        "value": {"choices": [choice]},
+    }
 
 
-def task_for(face_key: str, shard: str, record: dict[str, Any], image_url: str, schema: AttributeSchema) -> dict[str, Any]:
+def task_for(
+    face_key: str, shard: str, record: dict[str, Any], image_url: str, schema: AttributeSchema
+) -> dict[str, Any]:
     """One import task: the crop's URL and its keys in ``data``; the model's labels as one prediction."""
     values = {k: v["value"] for k, v in record["attributes"].items()}
     model_ids = {v["annotator"] for v in record["attributes"].values() if v["source"] == "model"}
@@ -48,10 +58,18 @@ def task_for(face_key: str, shard: str, record: dict[str, Any], image_url: str, 
         choice = attr.choice_of(values)
         if choice is not None:
             results.append(_result(face_key, attr.name, choice))
-    data = {IMAGE: image_url, "face_key": face_key, "shard": shard, "attribute_schema": schema.id,
-            "needs_review": ", ".join(record.get("needs_review", []))}
-    prediction = {"model_version": ",".join(sorted(model_ids)) or "none",
-                  "score": round(min(confidences), 4) if confidences else 0.0, "result": results}
+    data = {
+        IMAGE: image_url,
+        "face_key": face_key,
+        "shard": shard,
+        "attribute_schema": schema.id,
+        "needs_review": ", ".join(record.get("needs_review", [])),
+    }
+    prediction = {
+        "model_version": ",".join(sorted(model_ids)) or "none",
+        "score": round(min(confidences), 4) if confidences else 0.0,
+        "result": results,
+    }
     return {"data": data, "predictions": [prediction]}
 
 
@@ -92,8 +110,13 @@ def read_export(tasks: list[dict[str, Any]], schema: AttributeSchema) -> dict[st
         for r in ann.get("result", []):
             if r.get("type") == "choices" and r.get("from_name") in names and r["value"].get("choices"):
                 labels |= schema.attribute(r["from_name"]).expand(str(r["value"]["choices"][0]))
-        review = HumanReview(key, str(ann["id"]), _annotator(ann.get("completed_by")),
-                             str(ann.get("updated_at") or ann.get("created_at")), labels)
+        review = HumanReview(
+            key,
+            str(ann["id"]),
+            _annotator(ann.get("completed_by")),
+            str(ann.get("updated_at") or ann.get("created_at")),
+            labels,
+        )
         out[key] = merge_reviews({key: out[key]}, {key: review})[key] if key in out else review
     return out
 
@@ -130,24 +153,34 @@ def apply_review(record: dict[str, Any], review: HumanReview | None) -> dict[str
     reviewed = {k.split("=", 1)[0] for k in review.labels}
     values = {k: v["value"] for k, v in attrs.items()}
     faces = [f | {"label": face_label(f.get("score", 0.0), values)} for f in record.get("faces", [])]
-    return record | {"attributes": attrs, "caption": caption(values), "faces": faces,
-                     "needs_review": [a for a in record.get("needs_review", []) if a not in reviewed],
-                     "review": {"annotation_id": review.annotation_id, "annotator": review.annotator, "time": review.time}}
+    return record | {
+        "attributes": attrs,
+        "caption": caption(values),
+        "faces": faces,
+        "needs_review": [a for a in record.get("needs_review", []) if a not in reviewed],
+        "review": {"annotation_id": review.annotation_id, "annotator": review.annotator, "time": review.time},
+    }
 
 
-def changed_labels(before: Iterable[dict[str, Any]], after: Iterable[dict[str, Any]]) -> dict[str, dict[str, tuple[int, int]]]:
+def changed_labels(
+    before: Iterable[dict[str, Any]], after: Iterable[dict[str, Any]]
+) -> dict[str, dict[str, tuple[int, int]]]:
     """Face key -> label key -> (old, new) value for every label whose value differs between two sets of records."""
     old = {r["key"]: r for r in before}
     out: dict[str, dict[str, tuple[int, int]]] = {}
     for r in after:
-        diff = {k: (old[r["key"]]["attributes"][k]["value"], v["value"]) for k, v in r["attributes"].items()
-                if old[r["key"]]["attributes"][k]["value"] != v["value"]}
+        diff = {
+            k: (old[r["key"]]["attributes"][k]["value"], v["value"])
+            for k, v in r["attributes"].items()
+            if old[r["key"]]["attributes"][k]["value"] != v["value"]
+        }
         if diff:
             out[r["key"]] = diff
     return out
 
 
 # ---- shards in, review files and reviewed shards out ----
+
 
 def _write(fs: Any, path: str, data: bytes) -> None:
     from pipelines.store.fs import write_bytes_atomic
@@ -156,8 +189,14 @@ def _write(fs: Any, path: str, data: bytes) -> None:
     write_bytes_atomic(fs, path, data)
 
 
-def export_review(dataset_url: str, out_url: str, schema: AttributeSchema, shards: list[str], image_base: str,
-                  only_needs_review: bool = True) -> dict[str, int]:
+def export_review(
+    dataset_url: str,
+    out_url: str,
+    schema: AttributeSchema,
+    shards: list[str],
+    image_base: str,
+    only_needs_review: bool = True,
+) -> dict[str, int]:
     """Write ``<out>/labeling_config.xml`` and, per shard, ``<out>/<shard>/tasks.json`` (Label Studio import) plus the crops
     as ``<out>/<shard>/images/<key>.jpg``, served to Label Studio as ``<image_base>/<shard>/images/<key>.jpg``.
     Returns tasks written by shard."""
@@ -218,22 +257,37 @@ def write_reviewed_shard(dataset_url: str, out_url: str, shard: str, store: dict
             if row["status"] == "ok":
                 record = apply_review(samples[row["key"]].record, store.get(row["key"]))
                 files = dict(samples[row["key"]].files) | {
-                    "json": json.dumps(record, sort_keys=True, ensure_ascii=False).encode(), "txt": record["caption"].encode()}
-                extra |= {"caption": record["caption"], "needs_review": record["needs_review"], "reviewed": "review" in record}
+                    "json": json.dumps(record, sort_keys=True, ensure_ascii=False).encode(),
+                    "txt": record["caption"].encode(),
+                }
+                extra |= {
+                    "caption": record["caption"],
+                    "needs_review": record["needs_review"],
+                    "reviewed": "review" in record,
+                }
                 writer.add(Written(row["key"], row["source_key"], files, extra))
             else:
                 cls = Rejected if row["status"] == "rejected" else Failed
                 writer.add(cls(row["key"], row["source_key"], row["reason"], row["detail"] or "", extra))
-        stats = writer.commit(dataset="face_attributes_reviewed", inputs=src_stats["inputs"], models=src_stats.get("models", {}),
-                              config_sha256=src_stats.get("config_sha256"), code_version=src_stats.get("code_version"),
-                              source=dataset_url)
-    run = DatasetDir(dataset_url).read_json("run.json") | {"dataset": "face_attributes_reviewed", "reviewed_from": dataset_url}
+        stats = writer.commit(
+            dataset="face_attributes_reviewed",
+            inputs=src_stats["inputs"],
+            models=src_stats.get("models", {}),
+            config_sha256=src_stats.get("config_sha256"),
+            code_version=src_stats.get("code_version"),
+            source=dataset_url,
+        )
+    run = DatasetDir(dataset_url).read_json("run.json") | {
+        "dataset": "face_attributes_reviewed",
+        "reviewed_from": dataset_url,
+    }
     out.write_json("run.json", run)
     out.write_sizes()
     return stats.to_dict()
 
 
 # ---- checks ----
+
 
 def task_errors(tasks: list[dict[str, Any]], schema: AttributeSchema) -> list[str]:
     """What in a task list would not import into a project with ``labeling_config(schema)``; empty when all is well."""
@@ -260,7 +314,12 @@ def provenance_errors(records: list[dict[str, Any]]) -> list[str]:
     errors = []
     for r in records:
         for k, lab in r.get("attributes", {}).items():
-            if lab.get("value") not in (1, -1, 0) or lab.get("source") not in ("model", "human") or not lab.get("annotator") or not lab.get("time"):
+            if (
+                lab.get("value") not in (1, -1, 0)
+                or lab.get("source") not in ("model", "human")
+                or not lab.get("annotator")
+                or not lab.get("time")
+            ):
                 errors.append(f"{r.get('key')}.{k}: {lab}")
             elif lab["source"] == "human" and "model" not in lab:
                 errors.append(f"{r.get('key')}.{k}: human label without the model's")

@@ -111,9 +111,14 @@ class Label:
     def to_json(self) -> dict:
         out = {"value": self.value, "source": self.source, "annotator": self.annotator, "time": self.time}
         if self.confidence is not None:
-            out |= {"confidence": round(self.confidence, 4), "score": None if self.score is None else round(self.score, 4)}
+            out |= {
+                "confidence": round(self.confidence, 4),
+                "score": None if self.score is None else round(self.score, 4),
+            }
         return out
 
     @classmethod
     def from_json(cls, d: dict) -> Label:
-        return cls(int(d["value"]), d["source"], str(d["annotator"]), str(d["time"]), d.get("confidence"), d.get("score"))
+        return cls(
+            int(d["value"]), d["source"], str(d["annotator"]), str(d["time"]), d.get("confidence"), d.get("score")
+        )

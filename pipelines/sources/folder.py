@@ -31,7 +31,9 @@ class FolderSource:
         fs, root = open_fs(self.uri)
         found = fs.find(root)
         rel = [p[len(root) :].lstrip("/") for p in found]
-        return sorted(r for r in rel if r.rsplit(".", 1)[-1].lower() in IMAGE_EXTS and not r.rsplit("/", 1)[-1].startswith("."))
+        return sorted(
+            r for r in rel if r.rsplit(".", 1)[-1].lower() in IMAGE_EXTS and not r.rsplit("/", 1)[-1].startswith(".")
+        )
 
     @cached_property
     def _captions(self) -> dict[str, str]:
@@ -44,7 +46,10 @@ class FolderSource:
 
     def shards(self) -> list[SourceShard]:
         n = len(self._images)
-        return [SourceShard(f"{i:05d}", f"{self.uri.rstrip('/')}#{i:05d}") for i in range((n + self.samples_per_shard - 1) // self.samples_per_shard)]
+        return [
+            SourceShard(f"{i:05d}", f"{self.uri.rstrip('/')}#{i:05d}")
+            for i in range((n + self.samples_per_shard - 1) // self.samples_per_shard)
+        ]
 
     def samples(self, shard: SourceShard) -> Iterator[InputSample]:
         fs, root = open_fs(self.uri)

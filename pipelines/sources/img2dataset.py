@@ -23,8 +23,11 @@ class Img2DatasetSource:
     def shards(self) -> list[SourceShard]:
         fs, path = open_fs(self.uri)
         names = sorted(p.rsplit("/", 1)[-1] for p in fs.ls(path, detail=False))
-        return [SourceShard(n[: -len(".tar")], join(self.uri.rstrip("/"), n)) for n in names
-                if n.endswith(".tar") and not n.startswith(".")]
+        return [
+            SourceShard(n[: -len(".tar")], join(self.uri.rstrip("/"), n))
+            for n in names
+            if n.endswith(".tar") and not n.startswith(".")
+        ]
 
     def samples(self, shard: SourceShard) -> Iterator[InputSample]:
         fs, path = open_fs(shard.url)

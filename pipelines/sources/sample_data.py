@@ -16,14 +16,49 @@ FONTS = os.path.join(matplotlib.get_data_path(), "fonts", "ttf")
 
 # (package, path, caption, tags). Tags say what each photo is good for: "face" (a real person), "text", "object", "no_face".
 PHOTOS: list[tuple[str, str, str, tuple[str, ...]]] = [
-    ("skimage", "astronaut.png", "a smiling woman astronaut in an orange spacesuit next to a white space shuttle and an american flag", ("face",)),
-    ("skimage", "camera.png", "a black and white photo of a man in a dark coat looking through a camera on a tripod in a grassy field", ("face",)),
-    ("matplotlib", "grace_hopper.jpg", "an old woman in a dark navy uniform and a white cap with large glasses in front of an american flag", ("face",)),
+    (
+        "skimage",
+        "astronaut.png",
+        "a smiling woman astronaut in an orange spacesuit next to a white space shuttle and an american flag",
+        ("face",),
+    ),
+    (
+        "skimage",
+        "camera.png",
+        "a black and white photo of a man in a dark coat looking through a camera on a tripod in a grassy field",
+        ("face",),
+    ),
+    (
+        "matplotlib",
+        "grace_hopper.jpg",
+        "an old woman in a dark navy uniform and a white cap with large glasses in front of an american flag",
+        ("face",),
+    ),
     ("skimage", "chelsea.png", "a close-up of a brown tabby cat with green eyes", ("object", "no_face")),
-    ("skimage", "coffee.png", "a red cup of coffee on a red saucer with a silver spoon on a wooden table", ("object", "no_face")),
-    ("skimage", "rocket.jpg", "a white rocket on a launch pad between three tall towers at night", ("object", "no_face")),
-    ("skimage", "motorcycle_left.png", "a red motorcycle parked in a cluttered garage with wooden shelves", ("object", "no_face")),
-    ("sklearn", "china.jpg", "a tall chinese pagoda with a red roof among green trees next to a lake", ("object", "no_face")),
+    (
+        "skimage",
+        "coffee.png",
+        "a red cup of coffee on a red saucer with a silver spoon on a wooden table",
+        ("object", "no_face"),
+    ),
+    (
+        "skimage",
+        "rocket.jpg",
+        "a white rocket on a launch pad between three tall towers at night",
+        ("object", "no_face"),
+    ),
+    (
+        "skimage",
+        "motorcycle_left.png",
+        "a red motorcycle parked in a cluttered garage with wooden shelves",
+        ("object", "no_face"),
+    ),
+    (
+        "sklearn",
+        "china.jpg",
+        "a tall chinese pagoda with a red roof among green trees next to a lake",
+        ("object", "no_face"),
+    ),
     ("sklearn", "flower.jpg", "an orange dahlia flower with green leaves", ("object", "no_face")),
     ("skimage", "coins.png", "twenty four old silver coins in rows on a black background", ("object", "no_face")),
     ("skimage", "horse.png", "a black silhouette of a horse on a white background", ("object", "no_face")),
@@ -34,10 +69,15 @@ PHOTOS: list[tuple[str, str, str, tuple[str, ...]]] = [
     ("skimage", "brick.png", "a grey brick wall", ("no_face",)),
     ("skimage", "clock_motion.png", "a blurred grey photo of a small round clock", ("no_face",)),
     ("skimage", "logo.png", "a round green and orange logo with a snake", ("no_face",)),
-    ("skimage", "page.png", 'a scanned page of printed text about region-based segmentation', ("text", "no_face")),
+    ("skimage", "page.png", "a scanned page of printed text about region-based segmentation", ("text", "no_face")),
     ("skimage", "text.png", "handwritten numbers and letters on grey paper", ("text", "no_face")),
-    ("matplotlib", "logo2.png", 'the blue matplotlib logo on a black background', ("text", "no_face")),
-    ("matplotlib", "Minduka_Present_Blue_Pack.png", "a small blue gift box with a silver ribbon", ("object", "no_face")),
+    ("matplotlib", "logo2.png", "the blue matplotlib logo on a black background", ("text", "no_face")),
+    (
+        "matplotlib",
+        "Minduka_Present_Blue_Pack.png",
+        "a small blue gift box with a silver ribbon",
+        ("object", "no_face"),
+    ),
 ]
 
 # Rendered text images: (lines, background, caption). Ground truth polygons are measured from the font when rendered.

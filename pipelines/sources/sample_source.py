@@ -48,11 +48,15 @@ def _photo_bytes(name: str, image: Image.Image) -> tuple[bytes, str]:
     if name == "chelsea.png":  # stored rotated, with EXIF orientation 6 ("rotate 90 CW to view"): decode must undo it
         exif = Image.Exif()
         exif[0x0112] = 6
-        return _jpeg(image.convert("RGB").transpose(Image.Transpose.ROTATE_90), exif=exif.tobytes()), "exif_rotated_jpeg"
+        return _jpeg(
+            image.convert("RGB").transpose(Image.Transpose.ROTATE_90), exif=exif.tobytes()
+        ), "exif_rotated_jpeg"
     if name == "coffee.png":
         return _jpeg(image.convert("CMYK")), "cmyk_jpeg"
     if name == "camera.png":  # 16-bit greyscale PNG
-        return _png(Image.fromarray((np.asarray(image.convert("L"), dtype=np.uint16) * 257).astype(np.uint16))), "gray16_png"
+        return _png(
+            Image.fromarray((np.asarray(image.convert("L"), dtype=np.uint16) * 257).astype(np.uint16))
+        ), "gray16_png"
     if name == "Minduka_Present_Blue_Pack.png":  # palette PNG with a transparent colour
         return _png(image.convert("RGBA").quantize(64), transparency=0), "palette_transparent_png"
     if image.mode in ("RGBA", "LA", "P"):
@@ -66,8 +70,14 @@ def photo_items() -> list[Item]:
         image = Image.open(photo_path(package, name))
         image.load()
         data, form = _photo_bytes(name, image)
-        meta = {"url": f"pkg://{package}/{name}", "caption": caption, "tags": list(tags), "stored_as": form,
-                "original_width": image.width, "original_height": image.height}
+        meta = {
+            "url": f"pkg://{package}/{name}",
+            "caption": caption,
+            "tags": list(tags),
+            "stored_as": form,
+            "original_width": image.width,
+            "original_height": image.height,
+        }
         items.append(Item(os.path.splitext(name)[0], {"jpg": data, "txt": caption.encode()}, meta))
     return items
 
@@ -79,7 +89,9 @@ def _background(spec: str, size: tuple[int, int]) -> Image.Image:
     return Image.new("RGB", size, spec)
 
 
-def render_sign(lines: tuple[str, ...], background: str, rng: random.Random) -> tuple[Image.Image, list[dict[str, Any]]]:
+def render_sign(
+    lines: tuple[str, ...], background: str, rng: random.Random
+) -> tuple[Image.Image, list[dict[str, Any]]]:
     """Render horizontal text lines; returns the image and, per line, its text and 4-point polygon (clockwise from top-left)."""
     font_file = rng.choice(["DejaVuSans-Bold.ttf", "DejaVuSans.ttf", "DejaVuSerif-Bold.ttf"])
     font = ImageFont.truetype(os.path.join(FONTS, font_file), rng.randint(40, 56))
@@ -105,8 +117,15 @@ def text_items(seed: int = 0) -> list[Item]:
     for i, (lines, background, base) in enumerate(TEXT_SIGNS):
         image, truth = render_sign(lines, background, rng)
         caption = base + ", with the words " + ", ".join(f'"{t}"' for t in lines)
-        meta = {"url": f"render://sign/{i}", "caption": caption, "tags": ["text", "rendered", "no_face"], "text_lines": truth,
-                "font": "DejaVu", "original_width": image.width, "original_height": image.height}
+        meta = {
+            "url": f"render://sign/{i}",
+            "caption": caption,
+            "tags": ["text", "rendered", "no_face"],
+            "text_lines": truth,
+            "font": "DejaVu",
+            "original_width": image.width,
+            "original_height": image.height,
+        }
         items.append(Item(f"sign_{i}", {"jpg": _jpeg(image), "txt": caption.encode()}, meta))
     return items
 
@@ -125,7 +144,10 @@ def broken_items(photos: list[Item]) -> list[Item]:
     good = rocket.files["jpg"]
     make = {
         "truncated_jpeg": {"jpg": good[: len(good) // 2], "txt": b"a white rocket on a launch pad"},
-        "html_not_image": {"jpg": b"<!DOCTYPE html><html><body><h1>404 Not Found</h1></body></html>", "txt": b"a photo of a dog"},
+        "html_not_image": {
+            "jpg": b"<!DOCTYPE html><html><body><h1>404 Not Found</h1></body></html>",
+            "txt": b"a photo of a dog",
+        },
         "decompression_bomb": {"jpg": _bomb_png(), "txt": b"a black square"},
         "empty_caption": {"jpg": good, "txt": b"   "},
         "empty_file": {"jpg": b"", "txt": b"a photo of a beach"},
@@ -136,8 +158,12 @@ def broken_items(photos: list[Item]) -> list[Item]:
     for name, status, reason in BROKEN:
         if name == "exact_duplicate":
             continue
-        meta = {"url": f"broken://{name}", "caption": make[name]["txt"].decode(), "tags": ["broken"],
-                "expect": {"status": status, "reason": reason}}
+        meta = {
+            "url": f"broken://{name}",
+            "caption": make[name]["txt"].decode(),
+            "tags": ["broken"],
+            "expect": {"status": status, "reason": reason},
+        }
         items.append(Item(name, make[name], meta))
     return items
 
@@ -153,17 +179,31 @@ def _shard_items(items: list[Item], shards: int) -> list[list[Item]]:
     for i, item in enumerate(items):
         out[i % shards].append(item)
         if item.name == "astronaut":
-            dup_meta = dict(item.meta, url="pkg://skimage/astronaut.png#copy", tags=["broken"],
-                            expect={"status": "rejected", "reason": "exact_duplicate"})
+            dup_meta = dict(
+                item.meta,
+                url="pkg://skimage/astronaut.png#copy",
+                tags=["broken"],
+                expect={"status": "rejected", "reason": "exact_duplicate"},
+            )
             out[i % shards].append(Item("astronaut_copy", dict(item.files), dup_meta))
     return out
 
 
-IMG2DATASET_SCHEMA = pa.schema([
-    ("url", pa.string()), ("key", pa.string()), ("status", pa.string()), ("error_message", pa.string()),
-    ("width", pa.int64()), ("height", pa.int64()), ("original_width", pa.int64()), ("original_height", pa.int64()),
-    ("exif", pa.string()), ("sha256", pa.string()), ("caption", pa.string()),
-])
+IMG2DATASET_SCHEMA = pa.schema(
+    [
+        ("url", pa.string()),
+        ("key", pa.string()),
+        ("status", pa.string()),
+        ("error_message", pa.string()),
+        ("width", pa.int64()),
+        ("height", pa.int64()),
+        ("original_width", pa.int64()),
+        ("original_height", pa.int64()),
+        ("exif", pa.string()),
+        ("sha256", pa.string()),
+        ("caption", pa.string()),
+    ]
+)
 
 
 def _write_shard(fs, root: str, shard_id: int, items: list[Item], name_suffix: str) -> int:
@@ -171,10 +211,20 @@ def _write_shard(fs, root: str, shard_id: int, items: list[Item], name_suffix: s
     sink = TarSink(buf)
     for j, item in enumerate(items):
         key = f"{shard_id:05d}{j:04d}"
-        meta = dict(item.meta, key=key, status="success", error_message=None, name=item.name + name_suffix,
-                    sha256=hashlib.sha256(item.files.get("jpg", b"")).hexdigest())
+        meta = dict(
+            item.meta,
+            key=key,
+            status="success",
+            error_message=None,
+            name=item.name + name_suffix,
+            sha256=hashlib.sha256(item.files.get("jpg", b"")).hexdigest(),
+        )
         files = dict(item.files)
-        files["json"] = b'{"url": "broken://bad_json", "caption": ' if item.name == "bad_json" else json.dumps(meta, sort_keys=True).encode()
+        files["json"] = (
+            b'{"url": "broken://bad_json", "caption": '
+            if item.name == "bad_json"
+            else json.dumps(meta, sort_keys=True).encode()
+        )
         sink.add(key, files)
         rows.append({c: meta.get(c) for c in IMG2DATASET_SCHEMA.names} | {"key": key, "exif": None})
     sink.close()
@@ -183,8 +233,13 @@ def _write_shard(fs, root: str, shard_id: int, items: list[Item], name_suffix: s
     pbuf = io.BytesIO()
     pq.write_table(table, pbuf)
     write_bytes_atomic(fs, join(root, f"{shard_id:05d}.parquet"), pbuf.getvalue())
-    stats = {"count": len(items), "successes": len(items), "failed_to_download": 0, "failed_to_resize": 0,
-             "status_dict": {"success": len(items)}}
+    stats = {
+        "count": len(items),
+        "successes": len(items),
+        "failed_to_download": 0,
+        "failed_to_resize": 0,
+        "status_dict": {"success": len(items)},
+    }
     write_bytes_atomic(fs, join(root, f"{shard_id:05d}_stats.json"), json.dumps(stats, sort_keys=True).encode())
     return len(items)
 

@@ -74,7 +74,11 @@ class ShardWriter:
             self._abort()
 
     def _finals(self) -> dict[str, str]:
-        return {"tar": self.out.tar(self.shard), "parquet": self.out.parquet(self.shard), "stats": self.out.stats(self.shard)}
+        return {
+            "tar": self.out.tar(self.shard),
+            "parquet": self.out.parquet(self.shard),
+            "stats": self.out.stats(self.shard),
+        }
 
     def add(self, outcome: Outcome) -> None:
         if isinstance(outcome, Written):
@@ -82,8 +86,13 @@ class ShardWriter:
                 raise ValueError(f"duplicate key {outcome.key!r} in shard {self.shard}")
             self._ok_keys.add(outcome.key)
             self._sink.add(outcome.key, outcome.files)
-        row = {"key": outcome.key, "source_key": outcome.source_key, "status": outcome.status,
-               "reason": outcome.reason, "detail": outcome.detail or None}
+        row = {
+            "key": outcome.key,
+            "source_key": outcome.source_key,
+            "status": outcome.status,
+            "reason": outcome.reason,
+            "detail": outcome.detail or None,
+        }
         unknown = set(outcome.fields) - set(self.schema.names)
         if unknown:
             raise ValueError(f"fields {sorted(unknown)} are not in the dataset's manifest schema")
@@ -120,10 +129,16 @@ class ShardWriter:
             if r["status"] != "ok":
                 reasons[r["status"]][r["reason"]] += 1
         return ShardStats(
-            dataset=dataset, shard=self.shard, inputs=inputs, rows=len(self._rows),
+            dataset=dataset,
+            shard=self.shard,
+            inputs=inputs,
+            rows=len(self._rows),
             counts={s: counts.get(s, 0) for s in STATUSES},
             reasons={s: dict(sorted(c.items())) for s, c in reasons.items()},
-            files={"tar": tar_info, "parquet": {"bytes": len(manifest), "sha256": hashlib.sha256(manifest).hexdigest()}},
+            files={
+                "tar": tar_info,
+                "parquet": {"bytes": len(manifest), "sha256": hashlib.sha256(manifest).hexdigest()},
+            },
             **meta,
         )
 
