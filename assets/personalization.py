@@ -1,18 +1,57 @@
 """The ``personalization`` asset: entities with boxes and per-instance masks, built from ``ingest``'s shards."""
 
-from dagster import AssetExecutionContext, AssetKey, MaterializeResult, asset
+import json
+from collections import Counter
+
+from dagster import (
+    AssetCheckResult,
+    AssetCheckSpec,
+    AssetExecutionContext,
+    AssetKey,
+    MaterializeResult,
+    MetadataValue,
+    asset,
+)
 
 from assets.checks import dataset_check_specs
 from assets.common import DATASET_BACKFILL, DATASET_RETRY, GPU_POOL, DatasetRunConfig, build_dataset
 from assets.partitions import source_shards
 from assets.resources import BeamResource, SourceResource, StorageResource
+from pipelines.datasets import make_dataset
+from pipelines.store import ShardReader
+
+
+def entity_counts(
+    url: str, shards: list[str], min_boxes: int, max_boxes: int
+) -> tuple[AssetCheckResult, dict[int, int]]:
+    """The distribution of entities per written image, and a check that every one lies in [min_boxes, max_boxes]."""
+    reader = ShardReader(url)
+    counts: Counter[int] = Counter()
+    for shard in shards:
+        table = reader.manifest(shard, ["status", "n_entities"]).to_pylist()
+        counts.update(r["n_entities"] for r in table if r["status"] == "ok")
+    outside = {n: c for n, c in counts.items() if not min_boxes <= n <= max_boxes}
+    check = AssetCheckResult(
+        check_name="entity_count",
+        passed=not outside,
+        metadata={
+            "histogram": MetadataValue.json(dict(sorted(counts.items()))),
+            "outside_range": MetadataValue.json(outside),
+        },
+    )
+    return check, dict(sorted(counts.items()))
 
 
 @asset(
     deps=[AssetKey("ingest")],
     partitions_def=source_shards,
     backfill_policy=DATASET_BACKFILL,
-    check_specs=dataset_check_specs("personalization"),
+    check_specs=[
+        *dataset_check_specs("personalization"),
+        AssetCheckSpec(
+            "entity_count", asset="personalization", description="entities per image within the box-count filter"
+        ),
+    ],
     retry_policy=DATASET_RETRY,
     pool=GPU_POOL,
     group_name="personalization",
@@ -23,4 +62,12 @@ def personalization(
     context: AssetExecutionContext, config: DatasetRunConfig, storage: StorageResource, beam: BeamResource
 ) -> MaterializeResult:
     ingested = SourceResource(uri=storage.dataset_url("ingest"), kind="img2dataset")
-    return build_dataset(context, "personalization", config, storage, ingested, beam)
+    result = build_dataset(context, "personalization", config, storage, ingested, beam)
+    settings = make_dataset("personalization", json.loads(config.settings)).config
+    check, histogram = entity_counts(
+        storage.dataset_url("personalization"), list(context.partition_keys), settings.min_boxes, settings.max_boxes
+    )
+    return MaterializeResult(
+        metadata={**result.metadata, "entities_per_image": MetadataValue.json(histogram)},
+        check_results=[*result.check_results, check],
+    )

@@ -134,3 +134,32 @@ def test_build_with_tiny_models_passes_an_independent_check(sample_source, tmp_p
             assert rec["caption"][e["span"][0] : e["span"][1]].lower() == e["phrase"]
             n_masks += 1
     assert report["counts"]["ok"] >= 12 and n_masks >= 12
+
+
+@pytest.mark.slow
+def test_asset_materializes_with_entity_count_check(sample_source, tmp_path):
+    from dagster import DagsterInstance, materialize
+
+    from assets.ingest import ingest
+    from assets.partitions import source_shards
+    from assets.personalization import personalization
+    from assets.resources import resources_from_env
+
+    instance = DagsterInstance.ephemeral()
+    instance.add_dynamic_partitions(source_shards.name, ["00001"])
+    resources = resources_from_env({"SHARDSMITH_SOURCE": str(sample_source), "SHARDSMITH_ROOT": str(tmp_path)})
+    settings = (
+        '{"min_score": 0.0, "min_area_ratio": 0.0, "max_area_ratio": 1.0, "min_aspect": 0.0, "max_aspect": 1000.0, '
+        '"min_mask_fill": 0.0, "min_boxes": 1, "max_boxes": 50, "min_nouns": 1, "max_nouns": 50, "max_white_fraction": 1.0, '
+        '"min_image_side": 64}'
+    )
+    run_config = {"ops": {"personalization": {"config": {"settings": settings}}}}
+    result = materialize(
+        [ingest, personalization], partition_key="00001", instance=instance, resources=resources, run_config=run_config
+    )
+    assert result.success
+    checks = {(c.asset_key.to_user_string(), c.check_name): c.passed for c in result.get_asset_check_evaluations()}
+    assert checks[("personalization", "entity_count")] and checks[("personalization", "contract")]
+    (mat,) = result.asset_materializations_for_node("personalization")
+    histogram = mat.metadata["entities_per_image"].value
+    assert sum(histogram.values()) == mat.metadata["ok"].value > 0
