@@ -5,14 +5,15 @@ from __future__ import annotations
 import hashlib
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar
 
 import pyarrow as pa
 from pydantic import BaseModel, ConfigDict
 
-from pipelines.schema import InputSample, Outcome
+from pipelines.parallel import batched, prefetch_map
+from pipelines.schema import Failed, InputSample, Outcome, Rejected, Written
 from pipelines.sources.base import Source, SourceShard
 from pipelines.store.layout import DatasetDir, dumps
 from pipelines.store.writer import ShardStats, ShardWriter
@@ -65,6 +66,29 @@ class Dataset(ABC):
             "code_version": code_version(),
             "source": source_uri,
         }
+
+
+W = TypeVar("W")
+R = TypeVar("R")
+
+
+def model_stage(
+    samples: Iterable[InputSample],
+    prepare: Callable[[InputSample], W | Outcome],
+    infer: Callable[[list[W]], list[R]],
+    finish: Callable[[W, R], Outcome],
+    batch_size: int,
+    threads: int,
+) -> Iterator[Outcome]:
+    """The loop of a dataset with a model: ``prepare`` each sample on CPU threads ahead of the model (decode, cheap
+    filters), returning work for the model or an outcome that passes straight through; ``infer`` one result per work
+    item, a batch at a time; ``finish`` each into its outcome. Input order is kept and memory stays bounded."""
+    prepared = prefetch_map(prepare, samples, threads=threads, depth=4 * batch_size)
+    for batch in batched((item for _, item in prepared), batch_size):
+        work = [x for x in batch if not isinstance(x, Written | Rejected | Failed)]
+        results = iter(infer(work) if work else [])
+        for x in batch:
+            yield x if isinstance(x, Written | Rejected | Failed) else finish(x, next(results))
 
 
 @dataclass(frozen=True)

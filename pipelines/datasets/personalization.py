@@ -10,11 +10,10 @@ from typing import Any, Literal
 import numpy as np
 import pyarrow as pa
 
-from pipelines.datasets.base import Dataset
+from pipelines.datasets.base import Dataset, model_stage
 from pipelines.datasets.ingest import encode_jpeg, normalise
 from pipelines.datasets.registry import register
 from pipelines.decode import DecodeConfig, Decoded, decode_sample
-from pipelines.parallel import batched, prefetch_map
 from pipelines.personalization.entities import Entity, count_nouns, extract_entities, grounding_prompt, match_phrase
 from pipelines.personalization.filters import FilterConfig, count_reason, filter_boxes, image_reason, mask_fill
 from pipelines.schema import Failed, InputSample, Outcome, Rejected, Written
@@ -94,14 +93,11 @@ class Personalization(Dataset):
     def process(self, samples: Iterable[InputSample]) -> Iterator[Outcome]:
         if not hasattr(self, "detector"):
             self.setup()
-        prepared = prefetch_map(
-            self._prepare, samples, threads=self.config.decode_threads, depth=4 * self.config.batch_size
-        )
-        for batch in batched((result for _, result in prepared), self.config.batch_size):
-            todo = [p for p in batch if isinstance(p, _Prepared)]
-            detections = iter(self.detector.detect([p.image for p in todo], [p.prompt for p in todo]) if todo else [])
-            for item in batch:
-                yield self._annotate(item, next(detections)) if isinstance(item, _Prepared) else item
+        c = self.config
+        yield from model_stage(samples, self._prepare, self._detect, self._annotate, c.batch_size, c.decode_threads)
+
+    def _detect(self, work: list[_Prepared]) -> list[Any]:
+        return self.detector.detect([p.image for p in work], [p.prompt for p in work])
 
     def _prepare(self, sample: InputSample) -> _Prepared | Failed | Rejected:
         """CPU work ahead of the models: decode, normalise, image filters, caption entities."""

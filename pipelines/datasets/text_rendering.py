@@ -13,11 +13,10 @@ import numpy as np
 import pyarrow as pa
 from PIL import Image
 
-from pipelines.datasets.base import Dataset, DatasetConfig
+from pipelines.datasets.base import Dataset, DatasetConfig, model_stage
 from pipelines.datasets.ingest import encode_jpeg, normalise
 from pipelines.datasets.registry import register
 from pipelines.decode import DecodeConfig, Decoded, decode_sample
-from pipelines.parallel import batched, prefetch_map
 from pipelines.schema import Failed, InputSample, Outcome, Rejected, Written
 
 _WORDS_CLAUSE = re.compile(r',?\s*with the words\s+".*$', re.IGNORECASE | re.DOTALL)
@@ -97,19 +96,13 @@ class TextRendering(Dataset):
     def process(self, samples: Iterable[InputSample]) -> Iterator[Outcome]:
         if not hasattr(self, "ocr"):
             self.setup()
-        ready = prefetch_map(
-            self._prepare, samples, threads=self.config.decode_threads, depth=2 * self.config.batch_size
-        )
-        for batch in batched((r for _, r in ready), self.config.batch_size):
-            todo = [r for r in batch if isinstance(r, _Ready)]
-            lines = iter(self._read([r.image for r in todo]) if todo else [])
-            for item in batch:
-                yield self._annotate(item, next(lines)) if isinstance(item, _Ready) else item
+        c = self.config
+        yield from model_stage(samples, self._prepare, self._read, self._annotate, c.batch_size, c.decode_threads)
 
-    def _read(self, images: list[np.ndarray]) -> list[list]:
+    def _read(self, work: list[_Ready]) -> list[list]:
         from pipelines.text.lines import merge_words
 
-        read = self.ocr.read(images)
+        read = self.ocr.read([r.image for r in work])
         return [merge_words(lines, self.config.merge_max_gap) for lines in read] if self.config.merge_words else read
 
     def _prepare(self, sample: InputSample) -> _Ready | Failed:
