@@ -68,7 +68,30 @@ def build(name: str, spec: ModelSpec) -> Any:
 
 def spec_for(name: str, profile: Profile, **overrides: Any) -> ModelSpec:
     """The ModelSpec of a profile; keyword overrides (device, thresholds, batch_size, ...) replace its fields."""
+    if profile == "full-random":
+        return full_random_spec(name, **overrides)
     return tiny_spec(name, **overrides) if profile == "tiny" else production_spec(name, **overrides)
+
+
+def full_random_spec(name: str, cache_dir: str | os.PathLike[str] | None = None, **overrides: Any) -> ModelSpec:
+    """The production architectures at full size with random weights (SwinT-OGC + bert-base; SAM vit_h), built into the
+    cache on first use and loaded through production's loaders: for throughput benchmarks where no weights can be had."""
+    from models import tiny
+
+    if name == "grounding_dino":
+        paths = tiny.full_random_grounding_dino(cache_dir)
+        fields: dict[str, Any] = {
+            "checkpoint": str(paths.checkpoint),
+            "config": str(paths.config),
+            "text_encoder": str(paths.text_encoder),
+            "variant": tiny.FULL_GD_VARIANT,
+        }
+    elif name == "sam":
+        variant = overrides.pop("variant", "vit_h")
+        fields = {"checkpoint": str(tiny.full_random_sam(variant, cache_dir)), "variant": variant}
+    else:
+        raise KeyError(f"no full-random profile for {name!r}")
+    return ModelSpec(name=name, profile="full-random", **{**fields, **overrides})
 
 
 def tiny_spec(name: str, cache_dir: str | os.PathLike[str] | None = None, **overrides: Any) -> ModelSpec:
@@ -155,5 +178,5 @@ def file_sha256(path: Path, expected: str | None = None) -> str:
 
 def model_id(family: str, spec: ModelSpec, sha256: str) -> str:
     """E.g. "groundingdino-swint_ogc(sha256:1a2b3c4d)"; a tiny-profile model says random: "sam-vit_tiny-random(...)"."""
-    random = "-random" if spec.profile == "tiny" else ""
+    random = "-random" if spec.profile != "production" else ""
     return f"{family}-{spec.variant}{random}(sha256:{sha256[:8]})"

@@ -119,19 +119,19 @@ def tiny_sam(cache_dir: str | os.PathLike[str] | None = None) -> Path:
 
 def _write_tiny_bert(directory: Path) -> None:
     """A BERT directory that BertTokenizer/AutoTokenizer and BertModel.from_pretrained read: vocab.txt, tiny config, random weights."""
+    _write_bert(directory, hidden_size=32, num_hidden_layers=1, num_attention_heads=2, intermediate_size=64)
+
+
+def _write_bert(directory: Path, vocab_size: int | None = None, **sizes: int) -> None:
+    """A random-weight BERT directory; ``sizes`` are BertConfig's (none: bert-base), ``vocab_size`` pads the vocabulary
+    with [unusedN] tokens (bert-base-uncased has 30522)."""
     from transformers import BertConfig, BertModel
 
     specials = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
     chars = list(string.ascii_lowercase + string.digits)
     vocab = list(dict.fromkeys(specials + list(string.punctuation) + chars + [f"##{c}" for c in chars] + _WORDS))
-    config = BertConfig(
-        vocab_size=len(vocab),
-        hidden_size=32,
-        num_hidden_layers=1,
-        num_attention_heads=2,
-        intermediate_size=64,
-        max_position_embeddings=512,
-    )
+    vocab += [f"[unused{i}]" for i in range(max(0, (vocab_size or 0) - len(vocab)))]
+    config = BertConfig(vocab_size=len(vocab), max_position_embeddings=512, **sizes)
     torch.manual_seed(_SEED)
     model = BertModel(config)
 
@@ -142,6 +142,45 @@ def _write_tiny_bert(directory: Path) -> None:
         model.save_pretrained(tmp)
 
     _atomic_write(directory, write)
+
+
+FULL_GD_VARIANT = "swint_ogc"
+
+
+def full_random_grounding_dino(cache_dir: str | os.PathLike[str] | None = None) -> TinyGroundingDino:
+    """The stock SwinT-OGC Grounding DINO (6+6 layers, 900 queries) with a bert-base-sized BERT, all random weights:
+    the production architecture at full size for throughput benchmarks (compute does not depend on weight values)."""
+    import groundingdino.config
+
+    root = cache_root(cache_dir) / f"groundingdino-{FULL_GD_VARIANT}-random-{_VERSION}"
+    out = TinyGroundingDino(root / "config.py", root / "checkpoint.pth", root / "bert")
+    if not (out.text_encoder / "config.json").exists():
+        _write_bert(out.text_encoder, vocab_size=30522)
+    if not out.config.exists():
+        stock = Path(groundingdino.config.__file__).with_name("GroundingDINO_SwinT_OGC.py").read_text()
+        text = stock.replace(
+            'text_encoder_type = "bert-base-uncased"', f"text_encoder_type = {str(out.text_encoder)!r}"
+        )
+        _atomic_write(out.config, lambda p: p.write_text(text))
+    if not out.checkpoint.exists():
+        from models.detection.grounding_dino import build_grounding_dino_module
+
+        torch.manual_seed(_SEED)
+        model = build_grounding_dino_module(out.config, out.text_encoder, device="cpu")
+        _atomic_write(out.checkpoint, lambda p: torch.save({"model": model.state_dict()}, p))
+    return out
+
+
+def full_random_sam(variant: str = "vit_h", cache_dir: str | os.PathLike[str] | None = None) -> Path:
+    """SAM ``variant`` at full size with random weights, saved as a state_dict that production's loader reads."""
+    path = cache_root(cache_dir) / f"sam-{variant}-random-{_VERSION}" / "checkpoint.pth"
+    if not path.exists():
+        from models.segmentation.sam import build_sam_module
+
+        torch.manual_seed(_SEED)
+        model = build_sam_module(variant)
+        _atomic_write(path, lambda p: torch.save(model.state_dict(), p))
+    return path
 
 
 def _atomic_write(path: Path, write: Callable[[Path], None]) -> None:

@@ -7,7 +7,7 @@ from typing import Literal, Protocol, get_args, runtime_checkable
 
 import numpy as np
 
-Profile = Literal["production", "tiny"]
+Profile = Literal["production", "tiny", "full-random"]
 Device = Literal["cpu", "cuda"]
 DType = Literal["float32", "bfloat16", "float16"]
 
