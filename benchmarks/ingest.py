@@ -62,9 +62,9 @@ def main() -> None:
     done = fresh()
     ingest(source, done, 1)
     cases = {
-        "beam_fixed_cost": lambda: ingest(
-            source, done, 1
-        ),  # every shard already done: pipeline start-up and teardown only
+        # every shard already done: pipeline start-up and teardown only, with 1 and with 2 worker processes
+        "beam_fixed_cost": lambda: ingest(source, done, 1),
+        "beam_2_workers_fixed_cost": lambda: ingest(source, done, 2),
         "raw_copy": lambda: raw_copy(source, fresh()),
         "plain_loop": lambda: plain_loop(source, fresh()),
         "ingest_beam_1_worker": lambda: ingest(source, fresh(), 1),
@@ -74,6 +74,7 @@ def main() -> None:
     shutil.rmtree(work)
     cores = {
         "beam_fixed_cost": 1,
+        "beam_2_workers_fixed_cost": 2,
         "raw_copy": 1,
         "plain_loop": 1,
         "ingest_beam_1_worker": 1,
@@ -89,12 +90,16 @@ def main() -> None:
         for name, ts in times.items()
     }
     fixed = figures["beam_fixed_cost"]["median_s"]
+    fixed2 = figures["beam_2_workers_fixed_cost"]["median_s"]
     marginal = n / (figures["ingest_beam_1_worker"]["median_s"] - fixed)
+    marginal2 = n / max(figures["ingest_beam_2_workers"]["median_s"] - fixed2, 1e-9)
     ratios = {
         "ingest_1_worker_vs_plain_loop": round(
             figures["ingest_beam_1_worker"]["samples_per_s"] / figures["plain_loop"]["samples_per_s"], 3
         ),
         "ingest_1_worker_without_fixed_cost_vs_plain_loop": round(marginal / figures["plain_loop"]["samples_per_s"], 3),
+        "ingest_1_worker_samples_per_s_without_fixed_cost": round(marginal, 1),
+        "ingest_2_workers_samples_per_s_without_fixed_cost": round(marginal2, 1),
         "plain_loop_vs_raw_copy": round(
             figures["plain_loop"]["samples_per_s"] / figures["raw_copy"]["samples_per_s"], 4
         ),
@@ -120,7 +125,8 @@ def main() -> None:
         f"ingest (1 worker) / plain loop: {ratios['ingest_1_worker_vs_plain_loop']} "
         f"({ratios['ingest_1_worker_without_fixed_cost_vs_plain_loop']} once Beam's fixed {fixed:.2f}s start-up is taken out); "
         f"plain loop / raw copy: {ratios['plain_loop_vs_raw_copy']}",
-        "beam_fixed_cost is a run whose shards are all done already: Beam's start-up and teardown, no samples.",
+        f"Without the fixed costs (runs whose shards are all done already: start-up and teardown, no samples): "
+        f"1 worker {marginal:.1f} samples/s, 2 workers {marginal2:.1f} samples/s ({marginal2 / 2:.1f} per core).",
     ]
     path = write_result("ingest", result, "\n".join(lines))
     print("\n".join(lines))
