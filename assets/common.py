@@ -4,8 +4,19 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Callable
+from typing import Any
 
-from dagster import AssetExecutionContext, BackfillPolicy, Backoff, Config, Jitter, MaterializeResult, RetryPolicy
+from dagster import (
+    AssetCheckResult,
+    AssetExecutionContext,
+    BackfillPolicy,
+    Backoff,
+    Config,
+    Jitter,
+    MaterializeResult,
+    RetryPolicy,
+)
 
 from assets.checks import accounting_check, build_metadata, contract_check
 from assets.resources import BeamResource, SourceResource, StorageResource
@@ -30,6 +41,10 @@ class DatasetRunConfig(Config):
     settings: str = "{}"
 
 
+# A dataset's own audit of the shards a run built: (check results, extra metadata) from (dataset url, shards).
+Audit = Callable[[str, list[str]], tuple[list[AssetCheckResult], dict[str, Any]]]
+
+
 def build_dataset(
     context: AssetExecutionContext,
     dataset: str,
@@ -37,12 +52,20 @@ def build_dataset(
     storage: StorageResource,
     source: SourceResource,
     beam: BeamResource,
+    audit: Audit | None = None,
 ) -> MaterializeResult:
+    """Build the run's partitions through Beam; report counts and reasons; run accounting, contract and ``audit``."""
     shards = list(context.partition_keys)
     context.log.info(f"building {dataset} for {len(shards)} shard(s) with {beam.runner} x{beam.workers}")
     report = beam.build(dataset, source, storage, shards, json.loads(config.settings))
     url = storage.dataset_url(dataset)
+    checks, extra = audit(url, shards) if audit else ([], {})
     return MaterializeResult(
-        metadata=build_metadata(report, url),
-        check_results=[accounting_check(report), contract_check(url, shards)],
+        metadata={**build_metadata(report, url), **extra},
+        check_results=[accounting_check(report), contract_check(url, shards), *checks],
     )
+
+
+def ingested(storage: StorageResource) -> SourceResource:
+    """``ingest``'s shards as a source: the downstream datasets read decoded, de-duplicated samples, partition for partition."""
+    return SourceResource(uri=storage.dataset_url("ingest"), kind="img2dataset")

@@ -22,9 +22,9 @@ from dagster import (
 )
 
 from assets.checks import accounting_check, build_metadata, contract_check, dataset_check_specs
-from assets.common import DATASET_BACKFILL, DATASET_RETRY, GPU_POOL, DatasetRunConfig, build_dataset
+from assets.common import DATASET_BACKFILL, DATASET_RETRY, GPU_POOL, DatasetRunConfig, build_dataset, ingested
 from assets.partitions import source_shards
-from assets.resources import BeamResource, SourceResource, StorageResource
+from assets.resources import BeamResource, StorageResource
 from pipelines.faces import review
 from pipelines.faces.agreement import agreement_report, agreement_table
 from pipelines.faces.schema import load_schema
@@ -62,8 +62,7 @@ class ReviewConfig(Config):
 def face_attributes(
     context: AssetExecutionContext, config: DatasetRunConfig, storage: StorageResource, beam: BeamResource
 ) -> MaterializeResult:
-    ingested = SourceResource(uri=storage.dataset_url("ingest"), kind="img2dataset")  # decoded once, duplicates gone
-    return build_dataset(context, "face_attributes", config, storage, ingested, beam)
+    return build_dataset(context, "face_attributes", config, storage, ingested(storage), beam)
 
 
 @asset(

@@ -14,9 +14,9 @@ from dagster import (
 )
 
 from assets.checks import dataset_check_specs
-from assets.common import DATASET_BACKFILL, DATASET_RETRY, GPU_POOL, DatasetRunConfig, build_dataset
+from assets.common import DATASET_BACKFILL, DATASET_RETRY, GPU_POOL, DatasetRunConfig, build_dataset, ingested
 from assets.partitions import source_shards
-from assets.resources import BeamResource, SourceResource, StorageResource
+from assets.resources import BeamResource, StorageResource
 from pipelines.datasets import make_dataset
 from pipelines.store import ShardReader
 
@@ -61,13 +61,10 @@ def entity_counts(
 def personalization(
     context: AssetExecutionContext, config: DatasetRunConfig, storage: StorageResource, beam: BeamResource
 ) -> MaterializeResult:
-    ingested = SourceResource(uri=storage.dataset_url("ingest"), kind="img2dataset")
-    result = build_dataset(context, "personalization", config, storage, ingested, beam)
     settings = make_dataset("personalization", json.loads(config.settings)).config
-    check, histogram = entity_counts(
-        storage.dataset_url("personalization"), list(context.partition_keys), settings.min_boxes, settings.max_boxes
-    )
-    return MaterializeResult(
-        metadata={**result.metadata, "entities_per_image": MetadataValue.json(histogram)},
-        check_results=[*result.check_results, check],
-    )
+
+    def audit(url: str, shards: list[str]) -> tuple[list[AssetCheckResult], dict]:
+        check, histogram = entity_counts(url, shards, settings.min_boxes, settings.max_boxes)
+        return [check], {"entities_per_image": MetadataValue.json(histogram)}
+
+    return build_dataset(context, "personalization", config, storage, ingested(storage), beam, audit)

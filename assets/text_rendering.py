@@ -11,13 +11,13 @@ from dagster import (
 )
 
 from assets.checks import dataset_check_specs
-from assets.common import DATASET_BACKFILL, DATASET_RETRY, GPU_POOL, DatasetRunConfig, build_dataset
+from assets.common import DATASET_BACKFILL, DATASET_RETRY, GPU_POOL, DatasetRunConfig, build_dataset, ingested
 from assets.partitions import source_shards
-from assets.resources import BeamResource, SourceResource, StorageResource
+from assets.resources import BeamResource, StorageResource
 from pipelines.store import ShardReader
 
 
-def _text_audit(url: str, shards: list[str]) -> AssetCheckResult:
+def _text_audit(url: str, shards: list[str]) -> tuple[list[AssetCheckResult], dict]:
     """Every ok sample has at least one valid, non-empty line, and its glyph and position images match the image size."""
     problems, lines = [], 0
     reader = ShardReader(url)
@@ -30,9 +30,10 @@ def _text_audit(url: str, shards: list[str]) -> AssetCheckResult:
                 problems.append(f"{sample.key}: no valid non-empty line")
             if "glyph.png" not in sample.files or "position.png" not in sample.files:
                 problems.append(f"{sample.key}: glyph or position image missing")
-    return AssetCheckResult(
+    check = AssetCheckResult(
         check_name="text", passed=not problems, metadata={"lines": lines, "problems": MetadataValue.json(problems[:50])}
     )
+    return [check], {"text_lines": lines}
 
 
 @asset(
@@ -52,7 +53,4 @@ def _text_audit(url: str, shards: list[str]) -> AssetCheckResult:
 def text_rendering(
     context: AssetExecutionContext, config: DatasetRunConfig, storage: StorageResource, beam: BeamResource
 ) -> MaterializeResult:
-    ingested = SourceResource(uri=storage.dataset_url("ingest"), kind="img2dataset")
-    result = build_dataset(context, "text_rendering", config, storage, ingested, beam)
-    audit = _text_audit(storage.dataset_url("text_rendering"), list(context.partition_keys))
-    return MaterializeResult(metadata=result.metadata, check_results=[*result.check_results, audit])
+    return build_dataset(context, "text_rendering", config, storage, ingested(storage), beam, _text_audit)
