@@ -11,7 +11,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -19,6 +18,8 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 from typing import Any
+
+from pipelines.processes import Service, free_port
 
 LOCATION = "dagster_project.definitions"
 REPOSITORY = "__repository__"  # the name Dagster gives the repository of a `Definitions` object
@@ -58,17 +59,11 @@ query { workspaceOrError { __typename ... on Workspace { locationEntries { name 
   locationOrLoadError { __typename ... on PythonError { message } } } } } }"""
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _default_sigint() -> None:
     signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
-class DagsterDev:
+class DagsterDev(Service):
     """``with DagsterDev(home, env) as dev:`` runs `dagster dev -m dagster_project.definitions` until the block ends."""
 
     def __init__(self, home: Path, env: dict[str, str], port: int | None = None, log: Path | None = None) -> None:
@@ -187,13 +182,3 @@ class DagsterDev:
                 os.kill(pid, signal.SIGKILL)
         self.proc.wait(5)
         self.proc = None
-
-    def __enter__(self) -> DagsterDev:
-        try:
-            return self.start()
-        except BaseException:
-            self.stop()
-            raise
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()

@@ -22,13 +22,8 @@ import sys
 import time
 from pathlib import Path
 
+from pipelines.processes import Service, free_port
 from pipelines.runner import RunnerConfig
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def portable_options(job_endpoint: str, pool_endpoint: str, workers: int = 1) -> tuple[str, ...]:
@@ -56,7 +51,7 @@ def _wait_port(port: int, proc: subprocess.Popen, timeout_s: float, log: Path) -
     raise TimeoutError(f"nothing listens on 127.0.0.1:{port} after {timeout_s}s; see {log}")
 
 
-class LocalPortableCluster:
+class LocalPortableCluster(Service):
     """Beam's Python job service and an external worker pool as two process groups, stopped (with every worker) on exit."""
 
     def __init__(self, workers: int = 1, log_dir: str | Path | None = None) -> None:
@@ -138,16 +133,6 @@ class LocalPortableCluster:
                     os.kill(pid, signal.SIGKILL)
             time.sleep(0.1)
         self._procs = []
-
-    def __enter__(self) -> LocalPortableCluster:
-        try:
-            return self.start()
-        except BaseException:
-            self.stop()
-            raise
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
 
 
 def serve_pool(port: int) -> None:
