@@ -9,16 +9,20 @@ from typing import Any
 
 from dagster import (
     AssetCheckResult,
+    AssetCheckSpec,
     AssetExecutionContext,
+    AssetKey,
     BackfillPolicy,
     Backoff,
     Config,
     Jitter,
     MaterializeResult,
     RetryPolicy,
+    asset,
 )
 
-from assets.checks import accounting_check, build_metadata, contract_check
+from assets.checks import accounting_check, build_metadata, contract_check, dataset_check_specs
+from assets.partitions import source_shards
 from assets.resources import BeamResource, SourceResource, StorageResource
 
 # Transient failures (storage blips, a worker lost, a model that raised) retry with exponential backoff: 15 s, 30 s, 60 s
@@ -63,6 +67,34 @@ def build_dataset(
     return MaterializeResult(
         metadata={**build_metadata(report, url), **extra},
         check_results=[accounting_check(report), contract_check(url, shards), *checks],
+    )
+
+
+def dataset_asset(
+    name: str,
+    *,
+    group: str,
+    kinds: set[str],
+    description: str,
+    checks: dict[str, str] | None = None,
+    gpu: bool = False,
+    from_ingest: bool = True,
+) -> Callable:
+    """The decorator every Beam-built dataset asset shares: one partition per source shard, the backfill and retry
+    policies, the accounting and contract checks plus the dataset's own ``checks`` (name -> description), the pool
+    ``gpu`` when it runs a model, and ``ingest`` upstream when it is built from ingest's shards."""
+    own = [AssetCheckSpec(check, asset=name, description=text) for check, text in (checks or {}).items()]
+    return asset(
+        name=name,
+        deps=[AssetKey("ingest")] if from_ingest else None,
+        partitions_def=source_shards,
+        backfill_policy=DATASET_BACKFILL,
+        check_specs=[*dataset_check_specs(name), *own],
+        retry_policy=DATASET_RETRY,
+        pool=GPU_POOL if gpu else None,
+        group_name=group,
+        kinds=kinds,
+        description=description,
     )
 
 

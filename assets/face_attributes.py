@@ -8,7 +8,6 @@ from dagster import (
     AssetCheckResult,
     AssetCheckSpec,
     AssetExecutionContext,
-    AssetKey,
     AssetSelection,
     Config,
     MaterializeResult,
@@ -22,7 +21,7 @@ from dagster import (
 )
 
 from assets.checks import accounting_check, build_metadata, contract_check, dataset_check_specs
-from assets.common import DATASET_BACKFILL, DATASET_RETRY, GPU_POOL, DatasetRunConfig, build_dataset, ingested
+from assets.common import DATASET_BACKFILL, DatasetRunConfig, build_dataset, dataset_asset, ingested
 from assets.partitions import source_shards
 from assets.resources import BeamResource, StorageResource
 from pipelines.faces import review
@@ -47,17 +46,13 @@ class ReviewConfig(Config):
     schema_version: str = "v1"
 
 
-@asset(
-    partitions_def=source_shards,
-    backfill_policy=DATASET_BACKFILL,
-    deps=[AssetKey("ingest")],
-    check_specs=dataset_check_specs("face_attributes"),
-    retry_policy=DATASET_RETRY,
-    group_name=GROUP,
+@dataset_asset(
+    "face_attributes",
+    group=GROUP,
     kinds={"beam", "webdataset", "parquet"},
-    pool=GPU_POOL,
     description="Detect faces (MTCNN), align to fixed-size crops, filter (size, blur, pose, crowd, bounds), "
     "pre-label attributes zero-shot with open_clip, caption.",
+    gpu=True,
 )
 def face_attributes(
     context: AssetExecutionContext, config: DatasetRunConfig, storage: StorageResource, beam: BeamResource

@@ -5,17 +5,12 @@ from collections import Counter
 
 from dagster import (
     AssetCheckResult,
-    AssetCheckSpec,
     AssetExecutionContext,
-    AssetKey,
     MaterializeResult,
     MetadataValue,
-    asset,
 )
 
-from assets.checks import dataset_check_specs
-from assets.common import DATASET_BACKFILL, DATASET_RETRY, GPU_POOL, DatasetRunConfig, build_dataset, ingested
-from assets.partitions import source_shards
+from assets.common import DatasetRunConfig, build_dataset, dataset_asset, ingested
 from assets.resources import BeamResource, StorageResource
 from pipelines.datasets import make_dataset
 from pipelines.store import ShardReader
@@ -42,21 +37,13 @@ def entity_counts(
     return check, dict(sorted(counts.items()))
 
 
-@asset(
-    deps=[AssetKey("ingest")],
-    partitions_def=source_shards,
-    backfill_policy=DATASET_BACKFILL,
-    check_specs=[
-        *dataset_check_specs("personalization"),
-        AssetCheckSpec(
-            "entity_count", asset="personalization", description="entities per image within the box-count filter"
-        ),
-    ],
-    retry_policy=DATASET_RETRY,
-    pool=GPU_POOL,
-    group_name="personalization",
+@dataset_asset(
+    "personalization",
+    group="personalization",
     kinds={"beam", "pytorch", "webdataset"},
     description="spaCy caption entities, Grounding DINO boxes, SAM masks (COCO RLE per instance), SDD's quality filters.",
+    checks={"entity_count": "entities per image within the box-count filter"},
+    gpu=True,
 )
 def personalization(
     context: AssetExecutionContext, config: DatasetRunConfig, storage: StorageResource, beam: BeamResource

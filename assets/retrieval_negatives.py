@@ -2,37 +2,22 @@
 
 from dagster import (
     AssetCheckResult,
-    AssetCheckSpec,
     AssetExecutionContext,
-    AssetKey,
     MaterializeResult,
     MetadataValue,
-    asset,
 )
 
-from assets.checks import dataset_check_specs
-from assets.common import DATASET_BACKFILL, DATASET_RETRY, DatasetRunConfig, build_dataset, ingested
-from assets.partitions import source_shards
+from assets.common import DatasetRunConfig, build_dataset, dataset_asset, ingested
 from assets.resources import BeamResource, StorageResource
 from pipelines.negatives.audit import audit_shards
 
 
-@asset(
-    deps=[AssetKey("ingest")],
-    partitions_def=source_shards,
-    backfill_policy=DATASET_BACKFILL,
-    check_specs=[
-        *dataset_check_specs("retrieval_negatives"),
-        AssetCheckSpec(
-            "validity",
-            asset="retrieval_negatives",
-            description="every negative is its positive with exactly the recorded edit, and novel",
-        ),
-    ],
-    retry_policy=DATASET_RETRY,
-    group_name="retrieval_negatives",
+@dataset_asset(
+    "retrieval_negatives",
+    group="retrieval_negatives",
     kinds={"beam", "spacy", "webdataset"},
     description="Hard-negative captions by replace-att, swap-att and replace-count rules over versioned attribute vocabularies.",
+    checks={"validity": "every negative is its positive with exactly the recorded edit, and novel"},
 )
 def retrieval_negatives(
     context: AssetExecutionContext, config: DatasetRunConfig, storage: StorageResource, beam: BeamResource

@@ -2,17 +2,12 @@
 
 from dagster import (
     AssetCheckResult,
-    AssetCheckSpec,
     AssetExecutionContext,
-    AssetKey,
     MaterializeResult,
     MetadataValue,
-    asset,
 )
 
-from assets.checks import dataset_check_specs
-from assets.common import DATASET_BACKFILL, DATASET_RETRY, GPU_POOL, DatasetRunConfig, build_dataset, ingested
-from assets.partitions import source_shards
+from assets.common import DatasetRunConfig, build_dataset, dataset_asset, ingested
 from assets.resources import BeamResource, StorageResource
 from pipelines.store import ShardReader
 
@@ -36,19 +31,13 @@ def _text_audit(url: str, shards: list[str]) -> tuple[list[AssetCheckResult], di
     return [check], {"text_lines": lines}
 
 
-@asset(
-    deps=[AssetKey("ingest")],
-    partitions_def=source_shards,
-    backfill_policy=DATASET_BACKFILL,
-    check_specs=[
-        *dataset_check_specs("text_rendering"),
-        AssetCheckSpec("text", asset="text_rendering", description="non-empty valid lines, glyph and position images"),
-    ],
-    retry_policy=DATASET_RETRY,
-    pool=GPU_POOL,
-    group_name="text_rendering",
+@dataset_asset(
+    "text_rendering",
+    group="text_rendering",
     kinds={"beam", "paddleocr", "webdataset"},
     description="PP-OCR lines (polygon, text, score, script, 3x3 cell, valid), a caption quoting them, glyph + position images.",
+    checks={"text": "non-empty valid lines, glyph and position images"},
+    gpu=True,
 )
 def text_rendering(
     context: AssetExecutionContext, config: DatasetRunConfig, storage: StorageResource, beam: BeamResource
