@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Any, Literal
 
 import numpy as np
@@ -77,15 +77,9 @@ class TextRendering(Dataset):
 
         c = self.config
         self.ocr = build_ocr(OCRConfig(backend=c.backend, device=c.device, det_limit_side_len=c.det_limit_side_len))
+        # the rule thresholds are the config fields of the same name; the others keep TextRules' defaults
         self.rules = TextRules(
-            min_score=c.min_score,
-            max_chars=c.max_chars,
-            max_valid_lines=c.max_valid_lines,
-            max_lines=c.max_lines,
-            min_text_height=c.min_text_height,
-            min_area_ratio=c.min_area_ratio,
-            max_area_ratio=c.max_area_ratio,
-            reject_document_like=c.reject_document_like,
+            **{f.name: getattr(c, f.name) for f in fields(TextRules) if f.name in type(c).model_fields}
         )
 
     def models(self) -> dict[str, str]:
