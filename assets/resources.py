@@ -26,9 +26,10 @@ class SourceResource(ConfigurableResource):
     uri: str
     kind: str = "auto"
     samples_per_shard: int = 1000
+    index_root: str = ""  # a folder source's shard index is kept under the storage root: set it to StorageResource.root
 
     def shards(self) -> list[SourceShard]:
-        return open_source(self.uri, self.kind, self.samples_per_shard).shards()  # type: ignore[arg-type]
+        return open_source(self.uri, self.kind, self.samples_per_shard, self.index_root).shards()  # type: ignore[arg-type]
 
 
 class BeamResource(ConfigurableResource):
@@ -57,9 +58,10 @@ def resources_from_env(env: dict[str, str] | None = None) -> dict[str, Configura
     """``SHARDSMITH_ROOT``, ``SHARDSMITH_SOURCE``, ``SHARDSMITH_RUNNER``, ``SHARDSMITH_WORKERS``, ``SHARDSMITH_BEAM_OPTIONS``
     (space separated), ``SHARDSMITH_PROFILE``; the defaults are the demo's folders under the working directory."""
     env = dict(os.environ if env is None else env)
+    root = env.get("SHARDSMITH_ROOT", os.path.abspath("demo_out/storage"))
     return {
-        "storage": StorageResource(root=env.get("SHARDSMITH_ROOT", os.path.abspath("demo_out/storage"))),
-        "source": SourceResource(uri=env.get("SHARDSMITH_SOURCE", os.path.abspath("demo_out/source"))),
+        "storage": StorageResource(root=root),
+        "source": SourceResource(uri=env.get("SHARDSMITH_SOURCE", os.path.abspath("demo_out/source")), index_root=root),
         "beam": BeamResource(
             runner=env.get("SHARDSMITH_RUNNER", "FnApiRunner"),
             workers=int(env.get("SHARDSMITH_WORKERS", "1")),

@@ -55,7 +55,12 @@ def write_template(out: DatasetDir, samples: int, side: int) -> dict:
             else:
                 writer.add(_sample(i, side))
         stats = writer.commit(
-            dataset="bench", inputs=samples, models=MODELS, config_sha256="bench", code_version=code_version()
+            dataset="bench",
+            inputs=samples,
+            input_keys={f"s{i:05d}" for i in range(samples)},
+            models=MODELS,
+            config_sha256="bench",
+            code_version=code_version(),
         )
     return stats.to_dict()
 

@@ -51,13 +51,15 @@ def _is_numbers(v: Any, n: int) -> bool:
 
 
 def decode_rle(rle: dict[str, Any]) -> np.ndarray:
-    """A COCO RLE (``{"size": [h, w], "counts": str}``) as an (h, w) bool array."""
+    """A COCO RLE (``{"size": [h, w], "counts": str}``, or run lengths as a list) as an (h, w) bool array."""
     from pycocotools import mask as mask_utils
 
-    counts = rle["counts"]
-    return mask_utils.decode(
-        {"size": list(rle["size"]), "counts": counts.encode() if isinstance(counts, str) else counts}
-    ).astype(bool)
+    counts, size = rle["counts"], [int(x) for x in rle["size"]]
+    if isinstance(counts, list):  # uncompressed RLE (run lengths), as COCO stores crowd masks
+        return mask_utils.decode(mask_utils.frPyObjects({"size": size, "counts": counts}, *size)).astype(bool)
+    return mask_utils.decode({"size": size, "counts": counts.encode() if isinstance(counts, str) else counts}).astype(
+        bool
+    )
 
 
 def check_shape(shape: Shape, width: int, height: int, decode_masks: bool = True, tol: float = 0.5) -> str | None:
@@ -85,7 +87,7 @@ def check_shape(shape: Shape, width: int, height: int, decode_masks: bool = True
         if decode_masks:
             try:
                 m = decode_rle(shape.value)
-            except (ValueError, TypeError, KeyError) as e:
+            except (ValueError, TypeError, KeyError, IndexError) as e:
                 return f"{shape.path} does not decode: {e}"
             if m.shape != (height, width):
                 return f"{shape.path} decodes to {m.shape}, not ({height}, {width})"
@@ -95,13 +97,14 @@ def check_shape(shape: Shape, width: int, height: int, decode_masks: bool = True
 def scale_geometry(record: Any, sx: float, sy: float) -> Any:
     """A copy of ``record`` with every box, polygon and point list scaled by (sx, sy), as after resizing its image.
 
-    Masks cannot be rescaled losslessly; a record holding one is rejected with ValueError (callers rebuild masks instead)."""
+    A COCO RLE mask is decoded, resized to ``round(w * sx) x round(h * sy)`` (area-weighted, then thresholded at half
+    cover) and re-encoded; one that does not decode becomes ``{"dropped": reason}``, so the record says what was lost."""
     if isinstance(record, dict):
         out = {}
         for k, v in record.items():
             if k in MASK_KEYS and isinstance(v, dict) and "counts" in v:
-                raise ValueError("cannot rescale a mask")
-            if k in BOX_KEYS and _is_numbers(v, 4):
+                out[k] = scale_rle(v, sx, sy)
+            elif k in BOX_KEYS and _is_numbers(v, 4):
                 out[k] = [round(v[0] * sx, 2), round(v[1] * sy, 2), round(v[2] * sx, 2), round(v[3] * sy, 2)]
             elif k in POLYGON_KEYS + POINTS_KEYS and isinstance(v, list) and all(_is_numbers(p, 2) for p in v):
                 out[k] = [[round(x * sx, 2), round(y * sy, 2)] for x, y in v]
@@ -111,3 +114,26 @@ def scale_geometry(record: Any, sx: float, sy: float) -> Any:
     if isinstance(record, list):
         return [scale_geometry(v, sx, sy) for v in record]
     return record
+
+
+def encode_rle(mask: np.ndarray) -> dict[str, Any]:
+    """An (h, w) bool array as a compressed COCO RLE ``{"size": [h, w], "counts": str}``."""
+    from pycocotools import mask as mask_utils
+
+    rle = mask_utils.encode(np.asfortranarray(mask.astype(np.uint8)))
+    return {"size": [int(x) for x in rle["size"]], "counts": rle["counts"].decode("ascii")}
+
+
+def scale_rle(rle: dict[str, Any], sx: float, sy: float) -> dict[str, Any]:
+    """``rle`` resized by (sx, sy); other keys of the mask dict are kept. Undecodable: ``{"dropped": reason}``."""
+    from PIL import Image
+
+    try:
+        mask = decode_rle(rle)
+    except (ValueError, TypeError, KeyError, IndexError) as e:
+        return {"dropped": f"mask does not decode, so it cannot be rescaled: {type(e).__name__}: {e}"}
+    h, w = mask.shape
+    size = (max(1, round(w * sx)), max(1, round(h * sy)))
+    cover = Image.fromarray(mask.astype(np.float32)).resize(size, Image.Resampling.BOX)
+    scaled = np.asarray(cover) >= 0.5
+    return {k: v for k, v in rle.items() if k not in ("size", "counts")} | encode_rle(scaled)

@@ -43,7 +43,7 @@ class BuildSpec:
         return make_dataset(self.dataset, self.config, self.profile)
 
     def open_source(self):
-        return open_source(self.source, self.source_kind, self.samples_per_shard)  # type: ignore[arg-type]
+        return open_source(self.source, self.source_kind, self.samples_per_shard, self.out_root)  # type: ignore[arg-type]
 
 
 @dataclass(frozen=True)

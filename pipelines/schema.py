@@ -25,15 +25,18 @@ def safe_key(source_key: str) -> str:
 
 @dataclass(frozen=True)
 class InputSample:
-    """One sample as a source yields it: raw bytes by extension (``{"jpg": b"...", "txt": b"..."}``), nothing decoded."""
+    """One sample as a source yields it: raw bytes by extension (``{"jpg": b"...", "txt": b"..."}``), nothing decoded.
+
+    ``key`` is the output key: ``safe_key(source_key)`` unless given (``unique_keys`` gives one when two collide)."""
 
     source_key: str
     files: dict[str, bytes]
     url: str = ""
+    key: str = ""
 
-    @property
-    def key(self) -> str:
-        return safe_key(self.source_key)
+    def __post_init__(self) -> None:
+        if not self.key:
+            object.__setattr__(self, "key", safe_key(self.source_key))
 
 
 @dataclass(frozen=True)

@@ -175,8 +175,10 @@ def _check_sample(files: dict[str, bytes]) -> list[str]:
     try:
         record = json.loads(files["json"])
         size = Image.open(io.BytesIO(files[image_ext])).size
-    except (json.JSONDecodeError, OSError) as e:
+    except (json.JSONDecodeError, UnicodeDecodeError, OSError) as e:
         return [f"unreadable: {e}"]
+    if not isinstance(record, dict):
+        return [f"json is a {type(record).__name__}, not an object"]
     if (record.get("width"), record.get("height")) != size:
         return [f"json says {record.get('width')}x{record.get('height')}, image is {size[0]}x{size[1]}"]
     if "models" not in record:

@@ -36,7 +36,7 @@ def test_folder_source(tmp_path, captions):
     else:
         for f, c in text.items():
             (root / (f.rsplit(".", 1)[0] + ".txt")).write_text(c)
-    source = open_source(str(root), samples_per_shard=2)
+    source = open_source(str(root), samples_per_shard=2, index_root=str(tmp_path / "out"))
     shards = source.shards()
     assert [s.shard for s in shards] == ["00000", "00001", "00002"]
     keys = [x.source_key for s in shards for x in source.samples(s)]

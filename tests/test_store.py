@@ -50,7 +50,7 @@ def _write(root: str, shard: str = "00000") -> dict:
     with ShardWriter(d, shard, FIELDS) as w:
         for o in _outcomes():
             w.add(o)
-        return w.commit(dataset="t", inputs=5).to_dict()
+        return w.commit(dataset="t", inputs=5, input_keys={o.source_key for o in _outcomes()}).to_dict()
 
 
 def test_round_trip(tmp_path):
@@ -96,7 +96,7 @@ def test_lost_input_is_an_error(tmp_path):
     d = DatasetDir(str(tmp_path))
     with pytest.raises(AssertionError, match="source keys"), ShardWriter(d, "00000", FIELDS) as w:
         w.add(_outcomes()[0])
-        w.commit(dataset="t", inputs=2)
+        w.commit(dataset="t", inputs=2, input_keys={_outcomes()[0].source_key, "src/lost.jpg"})
     assert not d.is_done("00000")
 
 

@@ -25,7 +25,7 @@ def _dataset(tmp_path, record_extra: dict, key: str = "k0") -> str:
     record = {"width": 40, "height": 30, "models": {}} | record_extra
     with ShardWriter(d, "00000", pa.schema([])) as w:
         w.add(Written(key, "src", {"jpg": _jpeg(), "json": json.dumps(record).encode()}))
-        w.commit(dataset="t", inputs=1)
+        w.commit(dataset="t", inputs=1, input_keys={"src"})
     d.write_sizes()
     d.write_json("run.json", {"config_sha256": ""})
     return d.url
@@ -73,7 +73,7 @@ def test_missing_models_is_caught(tmp_path):
     d = DatasetDir(url)
     with ShardWriter(d, "00000", pa.schema([])) as w:
         w.add(Written("k0", "src", {"jpg": _jpeg(), "json": json.dumps(record).encode()}))
-        w.commit(dataset="t", inputs=1)
+        w.commit(dataset="t", inputs=1, input_keys={"src"})
     assert any("models" in m for _, m in validate_dataset(url).errors)
 
 

@@ -6,7 +6,7 @@ import hashlib
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, ClassVar, TypeVar
 
 import pyarrow as pa
@@ -99,15 +99,34 @@ class ShardResult:
 
 
 class _Counted:
-    """Counts the samples a source yields while passing them through."""
+    """Counts the samples a source yields, and collects their source keys, while passing them through."""
 
     def __init__(self, samples: Iterable[InputSample]) -> None:
         self._samples, self.count = samples, 0
+        self.source_keys: set[str] = set()
 
     def __iter__(self) -> Iterator[InputSample]:
         for sample in self._samples:
             self.count += 1
+            self.source_keys.add(sample.source_key)
             yield sample
+
+
+def unique_keys(samples: Iterable[InputSample]) -> Iterator[InputSample]:
+    """The samples with keys unique within the shard: a sample whose safe key an earlier one already took (``a.b.jpg``
+    and ``a_b.jpg`` both make ``a_b_jpg``) gets ``<key>_<first 8 hex of sha256(source_key)>``, so it stays traceable;
+    deterministic, since the source's order is."""
+    taken: set[str] = set()
+    for sample in samples:
+        key = sample.key
+        if key in taken:
+            base = key = f"{key}_{hashlib.sha256(sample.source_key.encode()).hexdigest()[:8]}"
+            n = 2
+            while key in taken:  # only when a source key is literally another one's suffixed key
+                key, n = f"{base}_{n}", n + 1
+            sample = replace(sample, key=key)
+        taken.add(key)
+        yield sample
 
 
 def build_shard(dataset: Dataset, source: Source, shard: SourceShard, out: DatasetDir) -> ShardResult:
@@ -118,7 +137,7 @@ def build_shard(dataset: Dataset, source: Source, shard: SourceShard, out: Datas
         return ShardResult(shard.shard, True, out.read_stats(shard.shard))
     out.remove_stale_tmp(shard.shard)
     start = time.perf_counter()
-    inputs = _Counted(source.samples(shard))
+    inputs = _Counted(unique_keys(source.samples(shard)))
     with ShardWriter(out, shard.shard, dataset.fields) as writer:
         for outcome in dataset.process(inputs):
             writer.add(outcome)
@@ -126,6 +145,7 @@ def build_shard(dataset: Dataset, source: Source, shard: SourceShard, out: Datas
         stats: ShardStats = writer.commit(
             dataset=dataset.name,
             inputs=inputs.count,
+            input_keys=inputs.source_keys,
             models=dataset.models(),
             config_sha256=dataset.config_sha256(),
             code_version=code_version(),

@@ -272,6 +272,7 @@ def write_reviewed_shard(dataset_url: str, out_url: str, shard: str, store: dict
         stats = writer.commit(
             dataset="face_attributes_reviewed",
             inputs=src_stats["inputs"],
+            input_keys={r["source_key"] for r in rows},
             models=src_stats.get("models", {}),
             config_sha256=src_stats.get("config_sha256"),
             code_version=src_stats.get("code_version"),

@@ -27,6 +27,14 @@ class Source(Protocol):
 
     def samples(self, shard: SourceShard) -> Iterator[InputSample]: ...
 
+    def keys(self, shard: SourceShard) -> list[str]:
+        """The source keys of a shard, without reading the samples' data."""
+        ...
+
+    def pending_keys(self) -> list[str]:
+        """Source keys that no shard holds yet (a folder source's new files before the next listing)."""
+        ...
+
 
 def detect_kind(uri: str) -> SourceKind:
     """``img2dataset`` when the root holds ``*.tar`` shards, else ``folder``."""
@@ -37,7 +45,10 @@ def detect_kind(uri: str) -> SourceKind:
     return "img2dataset" if any(n.endswith(".tar") and not n.startswith(".") for n in names) else "folder"
 
 
-def open_source(uri: str, kind: SourceKind | Literal["auto"] = "auto", samples_per_shard: int = 1000) -> Source:
+def open_source(
+    uri: str, kind: SourceKind | Literal["auto"] = "auto", samples_per_shard: int = 1000, index_root: str = ""
+) -> Source:
+    """The source at ``uri``; a folder source keeps its shard index under ``index_root`` (the storage root)."""
     from pipelines.sources.folder import FolderSource
     from pipelines.sources.img2dataset import Img2DatasetSource
 
@@ -45,5 +56,5 @@ def open_source(uri: str, kind: SourceKind | Literal["auto"] = "auto", samples_p
     if kind == "img2dataset":
         return Img2DatasetSource(uri)
     if kind == "folder":
-        return FolderSource(uri, samples_per_shard=samples_per_shard)
+        return FolderSource(uri, samples_per_shard=samples_per_shard, index_root=index_root)
     raise ValueError(f"unknown source kind {kind!r}")

@@ -76,11 +76,29 @@ class DatasetDir:
         self.ensure()
         write_bytes_atomic(self.fs, join(self.path, name), dumps(obj))
 
-    def write_sizes(self) -> dict[str, int]:
-        """Rewrite sizes.json (open_clip's convention: ok samples per tar) from every committed shard's stats."""
-        sizes = {f"{s}.tar": int(self.read_stats(s)["counts"]["ok"]) for s in self.done_shards()}
-        self.write_json("sizes.json", sizes)
-        return sizes
+    def write_sizes(self, attempts: int = 20) -> dict[str, int]:
+        """Rewrite sizes.json (open_clip's convention: ok samples per tar) from every committed shard's stats.
+
+        Safe with concurrent runs on any store, without a lock: the file is replaced whole (temporary name, then rename),
+        and after writing, the writer lists the committed shards again and reads the file back; if a shard was
+        committed meanwhile, or another writer replaced the file with an older listing, it writes again. So once any
+        run's ``write_sizes`` returns, sizes.json names every shard committed before that moment with its ok count, and
+        a later writer only adds shards. Each stats file is read once per call."""
+        stats: dict[str, int] = {}
+        for _ in range(attempts):
+            sizes = self._sizes_from_stats(stats)
+            self.write_json("sizes.json", sizes)
+            if self._sizes_from_stats(stats) == sizes and self.read_json("sizes.json") == sizes:
+                return sizes
+        raise RuntimeError(f"{self.url}: sizes.json did not settle in {attempts} writes (shards kept being committed)")
+
+    def _sizes_from_stats(self, cache: dict[str, int]) -> dict[str, int]:
+        """``{"<shard>.tar": ok}`` for every committed shard; ``cache`` (shard -> ok) keeps stats already read."""
+        done = self.done_shards()
+        for shard in done:
+            if shard not in cache:
+                cache[shard] = int(self.read_stats(shard)["counts"]["ok"])
+        return {f"{s}.tar": cache[s] for s in done}
 
     def tmp_files(self) -> list[str]:
         return [n for n in self.names() if is_tmp(n)]

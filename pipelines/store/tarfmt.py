@@ -81,3 +81,52 @@ def iter_tar_samples(fileobj: IO[bytes]):
         raise tarfile.ReadError(f"{reader.size} bytes is not a whole number of tar blocks (the tar is truncated)")
     if key is not None:
         yield key, files
+
+
+def _sample_member(member: tarfile.TarInfo) -> tuple[str, str] | None:
+    """``(key, ext)`` of a member that belongs to a sample (webdataset's rule: key before the first dot of the file name,
+    the folder kept in the key), or None for folders, dot files and names without an extension."""
+    if not member.isfile():
+        return None
+    base = member.name.rsplit("/", 1)[-1]
+    if base.startswith(".") or "." not in base:
+        return None
+    stem, ext = base.split(".", 1)
+    return member.name[: len(member.name) - len(base)] + stem, ext
+
+
+def index_tar(fileobj: IO[bytes], size: int) -> dict[str, dict[str, tarfile.TarInfo]]:
+    """The members of a seekable tar of ``size`` bytes grouped by key, keys in order of first appearance, from the
+    headers alone (the data is seeked over). Members of one key need not be adjacent (``k1.jpg, k2.jpg, k1.txt``).
+
+    Raises ``tarfile.ReadError`` on a truncated tar, and ``ValueError`` on a key that has one extension twice."""
+    if size % tarfile.BLOCKSIZE:
+        raise tarfile.ReadError(f"{size} bytes is not a whole number of tar blocks (the tar is truncated)")
+    groups: dict[str, dict[str, tarfile.TarInfo]] = {}
+    with tarfile.open(fileobj=fileobj, mode="r:") as tar:
+        for member in tar:
+            if member.offset_data + member.size > size:
+                raise tarfile.ReadError(f"{member.name}: {member.size} bytes run past the end (the tar is truncated)")
+            found = _sample_member(member)
+            if found is None:
+                continue
+            files = groups.setdefault(found[0], {})
+            if found[1] in files:
+                raise ValueError(f"{member.name} appears twice in the tar")
+            files[found[1]] = member
+    return groups
+
+
+def iter_tar_grouped(fileobj: IO[bytes], size: int):
+    """Yield ``(key, {ext: bytes})`` from a seekable tar, every member of a key in one sample wherever it lies
+    (``index_tar``), keys in order of first appearance. A tar written sample by sample is read front to back."""
+    groups = index_tar(fileobj, size)
+    for key, members in groups.items():
+        files = {}
+        for ext, member in members.items():
+            fileobj.seek(member.offset_data)
+            data = fileobj.read(member.size)
+            if len(data) != member.size:
+                raise tarfile.ReadError(f"{member.name}: {len(data)} of {member.size} bytes (the tar is truncated)")
+            files[ext] = data
+        yield key, files

@@ -6,6 +6,7 @@ import contextlib
 import hashlib
 import io
 from collections import Counter
+from collections.abc import Collection
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -99,8 +100,12 @@ class ShardWriter:
         row.update(outcome.fields)
         self._rows.append(row)
 
-    def commit(self, *, dataset: str, inputs: int, **meta: Any) -> ShardStats:
-        """Close the tar, write the manifest, then the stats file: the shard is done once that exists."""
+    def commit(self, *, dataset: str, inputs: int, input_keys: Collection[str], **meta: Any) -> ShardStats:
+        """Close the tar, write the manifest, then the stats file: the shard is done once that exists.
+
+        ``inputs`` is how many samples the source yielded and ``input_keys`` their source keys: the rows must name
+        exactly those keys (none lost, none invented), else AssertionError and nothing is committed."""
+        self._check_sources(inputs, set(input_keys))
         self._sink.close()
         self._raw.close()
         tar_info = {"bytes": self._hashing.size, "sha256": self._hashing.sha256}
@@ -119,10 +124,16 @@ class ShardWriter:
         pq.write_table(table, buf, compression="zstd")
         return buf.getvalue()
 
+    def _check_sources(self, inputs: int, input_keys: set[str]) -> None:
+        named = {r["source_key"] for r in self._rows}
+        if named != input_keys or len(input_keys) != inputs:
+            lost, extra = sorted(input_keys - named), sorted(named - input_keys)
+            raise AssertionError(
+                f"shard {self.shard}: {inputs} inputs with {len(input_keys)} distinct source keys; no row names "
+                f"{len(lost)} of them {lost[:5]}, rows name {len(extra)} keys that are not inputs {extra[:5]}"
+            )
+
     def _stats(self, dataset: str, inputs: int, tar_info: dict, manifest: bytes, meta: dict[str, Any]) -> ShardStats:
-        sources = {r["source_key"] for r in self._rows}
-        if len(sources) != inputs:
-            raise AssertionError(f"shard {self.shard}: {inputs} inputs but rows name {len(sources)} source keys")
         counts = Counter(r["status"] for r in self._rows)
         reasons: dict[str, Counter] = {s: Counter() for s in STATUSES if s != "ok"}
         for r in self._rows:
