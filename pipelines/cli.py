@@ -237,11 +237,13 @@ def pick_samples(reader: ShardReader, n: int, seed: int | None) -> list:
 @click.argument("directory")
 @click.option("--quick", is_flag=True, help="Check stats, manifests and sizes.json only; do not read the tars.")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
-def validate(directory: str, quick: bool, as_json: bool) -> None:
+@click.option("--source", default=None, help="Also check that every key of this source is named by a dataset row.")
+@click.option("--source-kind", type=click.Choice(["auto", "img2dataset", "folder"]), default="auto", show_default=True)
+def validate(directory: str, quick: bool, as_json: bool, source: str | None, source_kind: str) -> None:
     """Check a dataset directory against the data contract; exits 1 on any violation."""
     from pipelines.validate import validate_dataset
 
-    report = validate_dataset(directory, deep=not quick)
+    report = validate_dataset(directory, deep=not quick, source=source, source_kind=source_kind)
     if as_json:
         click.echo(json.dumps(report.to_dict(), indent=1))
     else:

@@ -16,6 +16,7 @@ from PIL import Image
 
 from pipelines.geometry import check_shape, shapes
 from pipelines.schema import BASE_COLUMNS, STATUSES
+from pipelines.sources.base import open_source
 from pipelines.store.fs import is_tmp
 from pipelines.store.layout import STATS_SUFFIX, DatasetDir
 from pipelines.store.tarfmt import iter_tar_samples
@@ -52,9 +53,17 @@ class _HashingReader:
         return data
 
 
-def validate_dataset(url: str, deep: bool = True, workers: int = 8, only: list[str] | None = None) -> Report:
+def validate_dataset(
+    url: str,
+    deep: bool = True,
+    workers: int = 8,
+    only: list[str] | None = None,
+    source: str | None = None,
+    source_kind: str = "auto",
+) -> Report:
     """Check every shard of ``url`` (or the shards in ``only``, plus the dataset files). ``deep`` also reads every tar:
-    keys, json, image sizes, geometry, checksums."""
+    keys, json, image sizes, geometry, checksums. With ``source``, also that every source key is named by a row of the
+    dataset shard of the same id (nothing lost), read from the source itself (see ``check_source``)."""
     d = DatasetDir(url)
     report = Report()
     names = d.names()
@@ -76,7 +85,37 @@ def validate_dataset(url: str, deep: bool = True, workers: int = 8, only: list[s
         report.samples += ok_count
         stats[shard] = shard_stats
     _check_dataset_files(d, names, report, stats)
+    if source is not None:
+        check_source(d, source, source_kind, report, only)
     return report
+
+
+def check_source(d: DatasetDir, uri: str, kind: str, report: Report, only: list[str] | None = None) -> None:
+    """Every key of every source shard (or of the shards in ``only``) must be named by a row of the dataset's shard of
+    that id, and every file of a folder source must be in a shard. Read only: a folder source's index (kept under the
+    dataset's storage root) is read, never extended."""
+    src = open_source(uri, kind, index_root=d.url.rstrip("/").rsplit("/", 1)[0])  # type: ignore[arg-type]
+    done = set(d.done_shards())
+    for shard in src.indexed_shards():
+        if only is not None and shard.shard not in only:
+            continue
+        try:
+            keys = src.keys(shard)
+        except (OSError, KeyError, ValueError) as e:
+            report.errors.append((shard.shard, f"source shard {shard.url} unreadable: {type(e).__name__}: {e}"))
+            continue
+        if shard.shard not in done:
+            report.errors.append((shard.shard, f"source shard has {len(keys)} samples but no committed dataset shard"))
+            continue
+        named = set(d.read_parquet_column(shard.shard, "source_key"))
+        lost = [k for k in keys if k not in named]
+        if lost:
+            report.errors.append((shard.shard, f"{len(lost)} source keys that no row names: {lost[:5]}"))
+    pending = src.pending_keys() if only is None else []
+    if pending:
+        report.errors.append(
+            ("-", f"{len(pending)} source files are in no shard yet (the next build adds them): {pending[:5]}")
+        )
 
 
 def _shard_names(names: list[str], report: Report) -> list[str]:

@@ -31,6 +31,10 @@ class Source(Protocol):
         """The source keys of a shard, without reading the samples' data."""
         ...
 
+    def indexed_shards(self) -> list[SourceShard]:
+        """The shards as they are, without recording new ones (for read-only checks)."""
+        ...
+
     def pending_keys(self) -> list[str]:
         """Source keys that no shard holds yet (a folder source's new files before the next listing)."""
         ...

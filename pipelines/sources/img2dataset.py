@@ -33,6 +33,9 @@ class Img2DatasetSource:
     def shards(self) -> list[SourceShard]:
         return [SourceShard(n[: -len(".tar")], join(self.uri.rstrip("/"), n)) for n in self._names() if _is_tar(n)]
 
+    def indexed_shards(self) -> list[SourceShard]:
+        return self.shards()  # listing changes nothing here
+
     def _names(self) -> list[str]:
         fs, path = open_fs(self.uri)
         return sorted(p.rsplit("/", 1)[-1] for p in fs.ls(path, detail=False))

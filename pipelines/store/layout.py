@@ -69,6 +69,12 @@ class DatasetDir:
         with self.fs.open(join(self.path, name), "rb") as f:
             return json.load(f)
 
+    def read_parquet_column(self, shard: str, column: str) -> list[Any]:
+        import pyarrow.parquet as pq
+
+        with self.fs.open(self.parquet(shard), "rb") as f:
+            return pq.read_table(f, columns=[column]).column(column).to_pylist()
+
     def read_stats(self, shard: str) -> dict[str, Any]:
         return self.read_json(f"{shard}{STATS_SUFFIX}")
 
