@@ -164,6 +164,37 @@ def test_a_growing_folder_keeps_its_shards_and_ingests_new_files(tmp_path):
     assert validate_dataset(str(out / "ingest"), source=str(src)).ok
 
 
+def test_the_sensor_adds_a_partition_for_new_files_only(tmp_path):
+    from dagster import DagsterInstance, SensorResult, build_sensor_context
+
+    from assets.partitions import source_shards
+    from assets.resources import SourceResource
+    from dagster_project.sensors import source_shards_sensor
+
+    _folder(tmp_path / "src", ["b.png", "c.png", "d.png"])
+    resource = SourceResource(uri=str(tmp_path / "src"), samples_per_shard=2, index_root=str(tmp_path / "storage"))
+    instance = DagsterInstance.ephemeral()
+
+    def tick() -> list[str]:
+        result = source_shards_sensor(build_sensor_context(instance=instance, resources={"source": resource}))
+        added = (
+            [k for r in result.dynamic_partitions_requests for k in r.partition_keys]
+            if isinstance(result, SensorResult)
+            else []
+        )
+        instance.add_dynamic_partitions(source_shards.name, added)
+        return added
+
+    assert tick() == ["00000", "00001"]
+    _folder(tmp_path / "src", ["aa.png"])  # tonight's file
+    assert tick() == ["00002"] and tick() == []
+    assert resource.shards()[2].shard == "00002"
+    assert open_source(str(tmp_path / "src"), index_root=str(tmp_path / "storage")).keys(resource.shards()[0]) == [
+        "b.png",
+        "c.png",
+    ]
+
+
 def test_validate_source_reports_keys_no_row_names(tmp_path):
     src, out = tmp_path / "src", tmp_path / "out"
     _folder(src, ["b.png", "c.png"])
