@@ -84,7 +84,7 @@ def validate_dataset(
         report.warnings += [(shard, w) for w in warnings]
         report.samples += ok_count
         stats[shard] = shard_stats
-    _check_dataset_files(d, names, report, stats)
+    _check_dataset_files(d, names, report, stats, only)
     if source is not None:
         check_source(d, source, source_kind, report, only)
     return report
@@ -225,22 +225,35 @@ def _check_sample(files: dict[str, bytes]) -> list[str]:
     return [p for p in (check_shape(s, size[0], size[1]) for s in shapes(record)) if p]
 
 
-def _check_dataset_files(d: DatasetDir, names: list[str], report: Report, stats: dict[str, dict[str, Any]]) -> None:
+def _check_dataset_files(
+    d: DatasetDir, names: list[str], report: Report, stats: dict[str, dict[str, Any]], only: list[str] | None = None
+) -> None:
     """sizes.json must list every committed shard with its ok count (from its stats, checked against its parquet above).
 
+    With ``only`` (a run's own shards), sizes.json must list those with their ok counts and name no uncommitted shard;
+    other shards may be missing from it, since a concurrent run adds its shards when it finishes (``write_sizes``).
     ``stats`` holds the stats files already read (shard -> stats): each is read once, which matters at thousands of shards."""
     done = d.done_shards()
-    for shard in done:
+    judged = done if only is None else [s for s in done if s in set(only)]
+    for shard in judged:
         if not stats.get(shard):  # outside ``only``, or its check failed part-way
             try:
                 stats[shard] = d.read_stats(shard)
             except (OSError, ValueError):
                 stats[shard] = {}  # an unreadable stats file: reported with its shard already
-    sizes = {f"{s}.tar": int(stats[s]["counts"]["ok"]) for s in done if stats[s]}
+    sizes = {f"{s}.tar": int(stats[s]["counts"]["ok"]) for s in judged if stats[s]}
     if "sizes.json" not in names:
         report.errors.append(("-", "sizes.json is missing"))
-    elif d.read_json("sizes.json") != sizes:
+    elif only is None and d.read_json("sizes.json") != sizes:
         report.errors.append(("-", "sizes.json does not match the ok counts of the committed shards"))
+    elif only is not None:
+        listed = d.read_json("sizes.json")
+        wrong = sorted(t for t, n in sizes.items() if listed.get(t) != n)
+        stray = sorted(t for t in listed if t[: -len(".tar")] not in set(done))
+        if wrong:
+            report.errors.append(("-", f"sizes.json lacks or miscounts {wrong[:5]} (ok counts of their stats)"))
+        if stray:
+            report.errors.append(("-", f"sizes.json names shards that are not committed: {stray[:5]}"))
     if "run.json" not in names:
         report.errors.append(("-", "run.json is missing"))
         return

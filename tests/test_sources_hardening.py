@@ -298,3 +298,22 @@ def test_a_stale_sizes_writer_never_drops_another_runs_shard(tmp_path, monkeypat
     d.write_sizes()
     assert calls[0] == {"00000.tar": 1, "00001.tar": 2}  # A's first write was stale
     assert d.read_json("sizes.json") == {"00000.tar": 1, "00001.tar": 2, "00002.tar": 3}
+
+
+def test_validate_only_judges_sizes_json_for_its_own_shards(tmp_path):
+    d = DatasetDir(str(tmp_path / "ds"))
+    _commit(d, "00000", 2)
+    d.write_sizes()
+    d.write_json("run.json", {"config_sha256": ""})
+    _commit(d, "00001", 1)  # another run's shard, committed; that run has not written sizes.json yet
+
+    def sizes_errors(only: list[str] | None) -> list[str]:
+        return [m for _, m in validate_dataset(d.url, deep=False, only=only).errors if "sizes.json" in m]
+
+    assert sizes_errors(["00000"]) == []
+    assert sizes_errors(None) == ["sizes.json does not match the ok counts of the committed shards"]
+    d.write_json("sizes.json", {"00000.tar": 3, "00007.tar": 1})
+    assert sizes_errors(["00000"]) == [
+        "sizes.json lacks or miscounts ['00000.tar'] (ok counts of their stats)",
+        "sizes.json names shards that are not committed: ['00007.tar']",
+    ]
