@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import re
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -21,6 +22,18 @@ def safe_key(source_key: str) -> str:
     if not key:
         raise ValueError(f"cannot make a key from {source_key!r}")
     return key
+
+
+def unique_key(key: str, source_key: str, taken: set[str] | dict[str, object]) -> str:
+    """``key`` if no other sample took it, else ``<key>_<first 8 hex of sha256(source_key)>`` (and ``_2``, ``_3``... only
+    when a source key is literally another one's suffixed key): unique, deterministic, and still traceable."""
+    if key not in taken:
+        return key
+    base = candidate = f"{key}_{hashlib.sha256(source_key.encode()).hexdigest()[:8]}"
+    n = 2
+    while candidate in taken:
+        candidate, n = f"{base}_{n}", n + 1
+    return candidate
 
 
 @dataclass(frozen=True)

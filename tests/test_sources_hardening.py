@@ -213,6 +213,17 @@ def test_validate_source_reports_keys_no_row_names(tmp_path):
     assert source.pending_keys() == ["e.png"]  # validate read the index and did not extend it
 
 
+def test_keys_stay_unique_across_shards_added_later(tmp_path):
+    _folder(tmp_path / "src", ["a.b.jpg"])
+    out = tmp_path / "out"
+    _ingest_shard(str(tmp_path / "src"), out)
+    _folder(tmp_path / "src", ["a_b.jpg"])  # a month later: another shard, the same safe key
+    _ingest_shard(str(tmp_path / "src"), out, shard="00001")
+    keys = {r["source_key"]: (r["shard"], r["key"]) for r in _rows(out)}
+    suffix = hashlib.sha256(b"a_b.jpg").hexdigest()[:8]
+    assert keys == {"a.b.jpg": ("00000", "a_b_jpg"), "a_b.jpg": ("00001", f"a_b_jpg_{suffix}")}
+
+
 def test_the_index_belongs_to_one_source(tmp_path):
     _folder(tmp_path / "one", ["a.png"])
     _folder(tmp_path / "two", ["a.png"])

@@ -13,7 +13,7 @@ import pyarrow as pa
 from pydantic import BaseModel, ConfigDict
 
 from pipelines.parallel import batched, prefetch_map
-from pipelines.schema import Failed, InputSample, Outcome, Rejected, Written
+from pipelines.schema import Failed, InputSample, Outcome, Rejected, Written, unique_key
 from pipelines.sources.base import Source, SourceShard
 from pipelines.store.layout import DatasetDir, dumps
 from pipelines.store.writer import ShardStats, ShardWriter
@@ -113,20 +113,13 @@ class _Counted:
 
 
 def unique_keys(samples: Iterable[InputSample]) -> Iterator[InputSample]:
-    """The samples with keys unique within the shard: a sample whose safe key an earlier one already took (``a.b.jpg``
-    and ``a_b.jpg`` both make ``a_b_jpg``) gets ``<key>_<first 8 hex of sha256(source_key)>``, so it stays traceable;
-    deterministic, since the source's order is."""
+    """The samples with keys unique within the shard: a sample whose key an earlier one already took (``a.b.jpg`` and
+    ``a_b.jpg`` both make ``a_b_jpg``) gets ``schema.unique_key``'s hash suffix; deterministic, since the source's order is."""
     taken: set[str] = set()
     for sample in samples:
-        key = sample.key
-        if key in taken:
-            base = key = f"{key}_{hashlib.sha256(sample.source_key.encode()).hexdigest()[:8]}"
-            n = 2
-            while key in taken:  # only when a source key is literally another one's suffixed key
-                key, n = f"{base}_{n}", n + 1
-            sample = replace(sample, key=key)
+        key = unique_key(sample.key, sample.source_key, taken)
         taken.add(key)
-        yield sample
+        yield sample if key == sample.key else replace(sample, key=key)
 
 
 def build_shard(dataset: Dataset, source: Source, shard: SourceShard, out: DatasetDir) -> ShardResult:

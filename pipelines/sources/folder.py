@@ -64,7 +64,7 @@ class FolderSource:
         return [SourceShard(s, f"{self.uri.rstrip('/')}#{s}") for s in entries]
 
     def keys(self, shard: SourceShard) -> list[str]:
-        return self.index.files(shard.shard)
+        return list(self.index.files(shard.shard))
 
     def indexed_shards(self) -> list[SourceShard]:
         """The shards in the index, without appending any (read only)."""
@@ -78,7 +78,7 @@ class FolderSource:
     def samples(self, shard: SourceShard) -> Iterator[InputSample]:
         """The shard's images as the index records them; one deleted since yields no image, so it is a failed row."""
         fs, root = open_fs(self.uri)
-        for rel in self.index.files(shard.shard):
+        for rel, key in self.index.files(shard.shard).items():
             stem, ext = rel.rsplit(".", 1)
             path = join(root, rel)
             files = {ext.lower().replace("jpeg", "jpg"): fs.cat_file(path)} if fs.exists(path) else {}
@@ -88,7 +88,7 @@ class FolderSource:
                 files["txt"] = fs.cat_file(sidecar)
             elif caption is not None:
                 files["txt"] = caption.encode("utf-8")
-            yield InputSample(source_key=rel, files=files, url=join(self.uri.rstrip("/"), rel))
+            yield InputSample(source_key=rel, files=files, url=join(self.uri.rstrip("/"), rel), key=key)
 
 
 def _parse_captions(name: str, text: str) -> dict[str, str]:
