@@ -134,6 +134,6 @@ def scale_rle(rle: dict[str, Any], sx: float, sy: float) -> dict[str, Any]:
         return {"dropped": f"mask does not decode, so it cannot be rescaled: {type(e).__name__}: {e}"}
     h, w = mask.shape
     size = (max(1, round(w * sx)), max(1, round(h * sy)))
-    cover = Image.fromarray(mask.astype(np.float32)).resize(size, Image.Resampling.BOX)
-    scaled = np.asarray(cover) >= 0.5
+    cover = Image.fromarray(mask.view(np.uint8) * np.uint8(255)).resize(size, Image.Resampling.BOX)  # share covered
+    scaled = np.asarray(cover) >= 128
     return {k: v for k, v in rle.items() if k not in ("size", "counts")} | encode_rle(scaled)
