@@ -7,6 +7,8 @@ import hashlib
 import io
 import json
 import tarfile
+import threading
+import time
 from pathlib import Path
 
 import numpy as np
@@ -289,7 +291,7 @@ def _commit(d: DatasetDir, shard: str, n_ok: int) -> None:
 
 
 def test_a_stale_sizes_writer_never_drops_another_runs_shard(tmp_path, monkeypatch):
-    d = DatasetDir(str(tmp_path / "ds"))
+    d = DatasetDir(f"memory://sizes-race/{tmp_path.name}/ds")  # an object store: no lock, the writer's check must do
     _commit(d, "00000", 1)
     _commit(d, "00001", 2)
     original = DatasetDir.write_json
@@ -309,6 +311,34 @@ def test_a_stale_sizes_writer_never_drops_another_runs_shard(tmp_path, monkeypat
     d.write_sizes()
     assert calls[0] == {"00000.tar": 1, "00001.tar": 2}  # A's first write was stale
     assert d.read_json("sizes.json") == {"00000.tar": 1, "00001.tar": 2, "00002.tar": 3}
+
+
+def test_sizes_writers_take_turns_on_a_local_disk(tmp_path, monkeypatch):
+    d = DatasetDir(str(tmp_path / "ds"))
+    _commit(d, "00000", 1)
+    original = DatasetDir.write_json
+    written: list[dict] = []
+
+    def run_b() -> None:
+        _commit(d, "00001", 2)
+        DatasetDir(d.url).write_sizes()
+
+    def slow_write(self, name, obj):
+        if name == "sizes.json":
+            written.append(dict(obj))
+            if len(written) == 1:
+                other = threading.Thread(target=run_b)
+                other.start()
+                time.sleep(0.5)  # B has committed and wants to write sizes.json; it must wait for A
+                assert len(written) == 1 and not (tmp_path / "ds" / "sizes.json").exists()
+                slow_write.other = other
+        original(self, name, obj)
+
+    monkeypatch.setattr(DatasetDir, "write_json", slow_write)
+    d.write_sizes()
+    slow_write.other.join(10)
+    assert written[0] == {"00000.tar": 1} and written[-1] == {"00000.tar": 1, "00001.tar": 2}
+    assert d.read_json("sizes.json") == {"00000.tar": 1, "00001.tar": 2}
 
 
 def test_validate_only_judges_sizes_json_for_its_own_shards(tmp_path):

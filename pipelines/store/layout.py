@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
 
 from fsspec import AbstractFileSystem
+from fsspec.implementations.local import LocalFileSystem
 
 from pipelines.store.fs import is_tmp, join, open_fs, write_bytes_atomic
 
@@ -89,14 +92,32 @@ class DatasetDir:
         and after writing, the writer lists the committed shards again and reads the file back; if a shard was
         committed meanwhile, or another writer replaced the file with an older listing, it writes again. So once any
         run's ``write_sizes`` returns, sizes.json names every shard committed before that moment with its ok count, and
-        a later writer only adds shards. Each stats file is read once per call."""
+        a later writer only adds shards. On a local disk writers also take turns (``flock`` on ``.sizes.json.lock``), so the
+        file is never even briefly stale there; on an object store a stale writer's file can stand for the moment
+        until its own check rewrites it. Each stats file is read once per call."""
         stats: dict[str, int] = {}
-        for _ in range(attempts):
-            sizes = self._sizes_from_stats(stats)
-            self.write_json("sizes.json", sizes)
-            if self._sizes_from_stats(stats) == sizes and self.read_json("sizes.json") == sizes:
-                return sizes
+        with self._sizes_lock():
+            for _ in range(attempts):
+                sizes = self._sizes_from_stats(stats)
+                self.write_json("sizes.json", sizes)
+                if self._sizes_from_stats(stats) == sizes and self.read_json("sizes.json") == sizes:
+                    return sizes
         raise RuntimeError(f"{self.url}: sizes.json did not settle in {attempts} writes (shards kept being committed)")
+
+    @contextlib.contextmanager
+    def _sizes_lock(self) -> Iterator[None]:
+        if not isinstance(self.fs, LocalFileSystem):
+            yield
+            return
+        import fcntl
+
+        self.ensure()
+        with open(join(self.path, ".sizes.json.lock"), "a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(lock, fcntl.LOCK_UN)
 
     def _sizes_from_stats(self, cache: dict[str, int]) -> dict[str, int]:
         """``{"<shard>.tar": ok}`` for every committed shard; ``cache`` (shard -> ok) keeps stats already read."""
