@@ -61,7 +61,7 @@ def validate_dataset(url: str, deep: bool = True, workers: int = 8, only: list[s
     if not names:
         report.errors.append(("-", f"{url} is missing or empty"))
         return report
-    shards = _shard_names(names, report)
+    shards = _shard_names(names, report, only)
     if only is not None:
         missing = sorted(set(only) - set(shards))
         report.errors += [(s, "not built (no committed shard)") for s in missing]
@@ -75,22 +75,25 @@ def validate_dataset(url: str, deep: bool = True, workers: int = 8, only: list[s
         report.warnings += [(shard, w) for w in warnings]
         report.samples += ok_count
         stats[shard] = shard_stats
-    _check_dataset_files(d, names, report, stats)
+    _check_dataset_files(d, names, report, stats, only)
     return report
 
 
-def _shard_names(names: list[str], report: Report) -> list[str]:
+def _shard_names(names: list[str], report: Report, only: list[str] | None = None) -> list[str]:
+    """The committed shards; the half-written ones are errors, of the shards in ``only`` alone when it is given (another
+    run may be committing the others right now)."""
     visible = [n for n in names if not n.startswith(".")]
     tars = {n[:-4] for n in visible if n.endswith(".tar")}
     parquets = {n[:-8] for n in visible if n.endswith(".parquet")}
     stats = {n[: -len(STATS_SUFFIX)] for n in visible if n.endswith(STATS_SUFFIX)}
-    for shard in sorted((tars | parquets) - stats):
+    judged = (tars | parquets | stats) if only is None else set(only)
+    for shard in sorted(((tars | parquets) - stats) & judged):
         report.errors.append(
             (shard, "not committed: tar or parquet without _stats.json (an interrupted build; rerun it)")
         )
-    for shard in sorted(stats - tars):
+    for shard in sorted((stats - tars) & judged):
         report.errors.append((shard, "_stats.json without its tar"))
-    for shard in sorted(stats - parquets):
+    for shard in sorted((stats - parquets) & judged):
         report.errors.append((shard, "_stats.json without its parquet"))
     for name in names:
         if is_tmp(name):
@@ -184,10 +187,18 @@ def _check_sample(files: dict[str, bytes]) -> list[str]:
     return [p for p in (check_shape(s, size[0], size[1]) for s in shapes(record)) if p]
 
 
-def _check_dataset_files(d: DatasetDir, names: list[str], report: Report, stats: dict[str, dict[str, Any]]) -> None:
-    """sizes.json must list every committed shard with its ok count (from its stats, checked against its parquet above).
+def _check_dataset_files(
+    d: DatasetDir, names: list[str], report: Report, stats: dict[str, dict[str, Any]], only: list[str] | None = None
+) -> None:
+    """sizes.json must list every committed shard with its ok count (from its stats, checked against its parquet above);
+    with ``only``, just the entries of those shards (other runs may be committing theirs while this one is judged).
 
     ``stats`` holds the stats files already read (shard -> stats): each is read once, which matters at thousands of shards."""
+    if only is not None:
+        _check_own_sizes(d, names, report, {s: stats[s] for s in only if stats.get(s)})
+        if "run.json" not in names:
+            report.errors.append(("-", "run.json is missing"))
+        return
     done = d.done_shards()
     for shard in done:
         if not stats.get(shard):  # outside ``only``, or its check failed part-way
@@ -207,3 +218,15 @@ def _check_dataset_files(d: DatasetDir, names: list[str], report: Report, stats:
     for shard in sizes:
         if stats[shard[:-4]].get("config_sha256") != run_sha:
             report.warnings.append((shard[:-4], "built with another config than run.json records"))
+
+
+def _check_own_sizes(d: DatasetDir, names: list[str], report: Report, stats: dict[str, dict[str, Any]]) -> None:
+    """sizes.json's entry for each shard in ``stats`` equals that shard's ok count; other entries are not judged."""
+    if "sizes.json" not in names:
+        report.errors.append(("-", "sizes.json is missing"))
+        return
+    sizes = d.read_json("sizes.json")
+    for shard, shard_stats in sorted(stats.items()):
+        listed, ok = sizes.get(f"{shard}.tar"), int(shard_stats["counts"]["ok"])
+        if listed != ok:
+            report.errors.append((shard, f"sizes.json lists {listed} samples for {shard}.tar, its stats say {ok}"))
