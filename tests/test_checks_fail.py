@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
+import io
+import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 from checks_data import ingest_shards, jpeg, source_members, with_json, write_records, write_tar
+from PIL import Image
 
 from pipelines.checks.accounting import accounting, source_input_keys, tar_keys
 from pipelines.checks.contract import contract
 from pipelines.checks.negatives import audit_record, validity
+from pipelines.checks.text import text_audit
 from pipelines.datasets import build_shard, make_dataset
+from pipelines.runner import BuildSpec, run_build
 from pipelines.sources.base import SourceShard
 from pipelines.store.layout import DatasetDir
 from pipelines.validate import validate_dataset
@@ -161,3 +167,108 @@ def test_validity_fails_on_a_repeated_negative(tmp_path: Path) -> None:
     assert result.problems == (
         "00000/k0: negatives[4] (replace-att): repeats the positive or an earlier negative (ignoring case)",
     )
+
+
+# ---- text (text_rendering) ----
+
+
+def text_sample(lines: list[tuple[str, list[list[float]]]], size: tuple[int, int] = (160, 96)) -> dict[str, bytes]:
+    """A text_rendering sample as the writer makes it: the real glyph and position renderers, the real caption."""
+    from models.ocr.base import TextLine
+    from pipelines.text.caption import caption_with_text
+    from pipelines.text.glyphs import glyph_image, png_bytes, position_mask
+
+    ocr = [TextLine(np.array(p, np.float32), t, 0.9) for t, p in lines]
+    w, h = size
+    record = {
+        "width": w,
+        "height": h,
+        "caption": caption_with_text("a shop front", [t for t, _ in lines]),
+        "text_lines": [{"text": t, "polygon": p, "score": 0.9, "valid": True} for t, p in lines],
+    }
+    files = {
+        "jpg": jpeg(w, h, (200, 200, 200)),
+        "glyph.png": png_bytes(glyph_image(ocr, w, h)),
+        "position.png": png_bytes(position_mask([x.polygon for x in ocr], w, h)),
+    }
+    return with_json(files, record)
+
+
+SIGN = ("OPEN", [[10.0, 10.0], [90.0, 10.0], [90.0, 40.0], [10.0, 40.0]])
+HOURS = ('24 "HOURS"', [[20.0, 55.0], [150.0, 58.0], [150.0, 85.0], [20.0, 82.0]])
+
+
+def png_of(array: np.ndarray) -> bytes:
+    from pipelines.text.glyphs import png_bytes
+
+    return png_bytes(array.astype(np.uint8))
+
+
+def text_shard(tmp_path: Path, files: dict[str, bytes]) -> str:
+    out = DatasetDir(str(tmp_path / "text_rendering"))
+    write_records(out, "00000", [("k0", files)])
+    return out.url
+
+
+def test_text_passes_the_writers_own_images(tmp_path: Path) -> None:
+    result = text_audit(text_shard(tmp_path, text_sample([SIGN, HOURS])), ["00000"])
+    assert result.passed, result.problems
+
+
+def _shifted(files: dict[str, bytes], name: str) -> dict[str, bytes]:
+    image = np.asarray(Image.open(io.BytesIO(files[name])).convert("L"))
+    return files | {name: png_of(np.roll(image, 30, axis=1))}
+
+
+def _record(files: dict[str, bytes], **changes) -> dict[str, bytes]:
+    return with_json(files, json.loads(files["json"]) | changes)
+
+
+BROKEN_TEXT = {
+    "position.png is 80x48, the image 160x96": lambda f: f | {"position.png": png_of(np.zeros((48, 80)))},
+    "glyph.png is 160x95, the image 160x96": lambda f: f | {"glyph.png": png_of(np.full((95, 160), 255))},
+    "glyph.png missing": lambda f: {k: v for k, v in f.items() if k != "glyph.png"},
+    "position image does not mark valid line 0": lambda f: f | {"position.png": png_of(np.zeros((96, 160)))},
+    "outside every valid line": lambda f: _shifted(f, "position.png"),
+    "glyph image has no ink in valid line 1": lambda f: f | {"glyph.png": text_sample([SIGN])["glyph.png"]},
+    "outside the lines": lambda f: _shifted(f, "glyph.png"),
+    "does not quote exactly the valid lines": lambda f: _record(f, caption='a shop front, with the words "OPEN"'),
+    "no valid line": lambda f: _record(f, text_lines=[]),
+    "a valid line has no text": lambda f: _record(
+        f,
+        text_lines=[
+            {"text": " ", "polygon": SIGN[1], "valid": True},
+            {"text": HOURS[0], "polygon": HOURS[1], "valid": True},
+        ],
+    ),
+}
+
+
+@pytest.mark.parametrize("expected", sorted(BROKEN_TEXT))
+def test_text_fails_on_a_broken_sample(tmp_path: Path, expected: str) -> None:
+    result = text_audit(text_shard(tmp_path, BROKEN_TEXT[expected](text_sample([SIGN, HOURS]))), ["00000"])
+    assert any(expected in p for p in result.problems), result.problems
+
+
+def few_source_samples(sample_source: Path, shard: str, n: int, tmp_path: Path, wanted: str = "") -> Path:
+    """A one-shard source of ``n`` samples of a sample source shard (those whose json mentions ``wanted``)."""
+    from pipelines.sources.base import SourceShard
+    from pipelines.sources.img2dataset import Img2DatasetSource
+
+    members = []
+    samples = Img2DatasetSource(str(sample_source)).samples(SourceShard(shard, str(sample_source / f"{shard}.tar")))
+    for sample in (s for s in samples if wanted.encode() in s.files.get("json", b"")):
+        members += [(f"{sample.source_key}.{ext}", data) for ext, data in sample.files.items()]
+        n -= 1
+        if n == 0:
+            break
+    write_tar(tmp_path / "few" / "00000.tar", members)
+    return tmp_path / "few"
+
+
+@pytest.mark.slow
+def test_text_passes_a_real_text_rendering_build(sample_source: Path, tmp_path: Path) -> None:
+    source = few_source_samples(sample_source, "00002", 3, tmp_path, wanted="text_lines")
+    run_build(BuildSpec("text_rendering", str(source), str(tmp_path), {"backend": "rapid"}))  # the same PP-OCR models
+    result = text_audit(str(tmp_path / "text_rendering"), ["00000"])
+    assert result.passed and result.metadata["samples"] > 0, result.problems
