@@ -12,7 +12,7 @@ import pyarrow as pa
 from PIL import Image
 
 from pipelines.datasets import build_shard, make_dataset
-from pipelines.schema import Rejected, Written
+from pipelines.schema import Written
 from pipelines.sources.img2dataset import Img2DatasetSource
 from pipelines.store.layout import DatasetDir
 from pipelines.store.writer import ShardWriter
@@ -57,20 +57,21 @@ def ingest_shards(tmp: Path, shards: dict[str, int]) -> tuple[Img2DatasetSource,
 
 
 def write_records(
-    out: DatasetDir, shard: str, samples: list[tuple[str, dict[str, bytes]]], fields: pa.Schema | None = None
+    out: DatasetDir,
+    shard: str,
+    samples: list[tuple[str, dict[str, bytes]]],
+    fields: pa.Schema | None = None,
+    values: list[dict[str, Any]] | None = None,
 ) -> None:
-    """A committed shard of ``samples`` (key -> files, the json among them) whose rows are all ok."""
+    """A committed shard of ``samples`` (key -> files, the json among them) whose rows are all ok, with manifest
+    columns ``fields`` holding ``values`` (one dict a sample)."""
     schema = fields or pa.schema([])
     with ShardWriter(out, shard, schema) as writer:
-        for key, files in samples:
-            writer.add(Written(key, key, files))
+        for i, (key, files) in enumerate(samples):
+            writer.add(Written(key, key, files, values[i] if values else {}))
         writer.commit(dataset="test", inputs=len(samples))
     out.write_sizes()
 
 
 def with_json(files: dict[str, bytes], record: dict[str, Any]) -> dict[str, bytes]:
     return files | {"json": json.dumps(record, sort_keys=True).encode()}
-
-
-def reject(key: str, reason: str) -> Rejected:
-    return Rejected(key, key, reason)

@@ -13,6 +13,7 @@ from PIL import Image
 
 from pipelines.checks.accounting import accounting, source_input_keys, tar_keys
 from pipelines.checks.contract import contract
+from pipelines.checks.entities import entity_count
 from pipelines.checks.negatives import audit_record, validity
 from pipelines.checks.text import text_audit
 from pipelines.datasets import build_shard, make_dataset
@@ -272,3 +273,81 @@ def test_text_passes_a_real_text_rendering_build(sample_source: Path, tmp_path: 
     run_build(BuildSpec("text_rendering", str(source), str(tmp_path), {"backend": "rapid"}))  # the same PP-OCR models
     result = text_audit(str(tmp_path / "text_rendering"), ["00000"])
     assert result.passed and result.metadata["samples"] > 0, result.problems
+
+
+# ---- entity_count (personalization) ----
+
+CAPTION = "a red car next to a tall tree"
+BOXES = {"car": [4.0, 20.0, 40.0, 44.0], "tree": [44.0, 2.0, 60.0, 46.0]}
+
+
+def entity(label: str, phrase: str, box: list[float], mask: np.ndarray | None = None) -> dict:
+    from models.rle import masks_to_rle
+    from pipelines.personalization.filters import mask_fill
+
+    if mask is None:
+        mask = np.zeros((48, 64), bool)
+        x0, y0, x1, y1 = (int(v) for v in box)
+        mask[y0 + 2 : y1 - 2, x0 + 2 : x1 - 2] = True
+    start = CAPTION.index(phrase)
+    return {
+        "label": label,
+        "phrase": phrase,
+        "span": [start, start + len(phrase)],
+        "box": box,
+        "mask": masks_to_rle(mask[None])[0],
+        "mask_fill": round(mask_fill(mask, np.array(box)), 4),
+    }
+
+
+def entities_shard(tmp_path: Path, entities: list[dict], listed: int | None = None) -> str:
+    import pyarrow as pa
+
+    out = DatasetDir(str(tmp_path / "personalization"))
+    record = {"caption": CAPTION, "original_caption": CAPTION, "entities": entities, "width": 64, "height": 48}
+    files = with_json({"jpg": jpeg(64, 48, (90, 90, 90))}, record)
+    n = len(entities) if listed is None else listed
+    write_records(out, "00000", [("k0", files)], pa.schema([("n_entities", pa.int32())]), [{"n_entities": n}])
+    return out.url
+
+
+def good_entities() -> list[dict]:
+    return [entity("car", "red car", BOXES["car"]), entity("tree", "tall tree", BOXES["tree"])]
+
+
+def test_entity_count_passes_consistent_entities(tmp_path: Path) -> None:
+    result = entity_count(entities_shard(tmp_path, good_entities()), ["00000"], 2, 8)
+    assert result.passed, result.problems
+    assert result.metadata["histogram"] == {"2": 1}
+
+
+def _swap_masks(entities: list[dict]) -> list[dict]:
+    a, b = entities
+    return [a | {"mask": b["mask"]}, b | {"mask": a["mask"]}]
+
+
+BROKEN_ENTITIES = {
+    "1 entities, outside [2, 8]": lambda e: e[:1],
+    "mask fills 0.000 of its box": _swap_masks,
+    "mask is 32x48, the image 64x48": lambda e: [
+        e[0] | {"mask": entity("car", "red car", BOXES["car"], np.ones((48, 32), bool))["mask"]},
+        e[1],
+    ],
+    "mask is empty": lambda e: [
+        e[0] | {"mask": entity("car", "red car", BOXES["car"], np.zeros((48, 64), bool))["mask"]},
+        e[1],
+    ],
+    "phrase 'red car' is not at 0:7": lambda e: [e[0] | {"span": [0, 7]}, e[1]],
+    "label 'bus' is not a word of its phrase": lambda e: [e[0] | {"label": "bus"}, e[1]],
+}
+
+
+@pytest.mark.parametrize("expected", sorted(BROKEN_ENTITIES))
+def test_entity_count_fails_on_broken_entities(tmp_path: Path, expected: str) -> None:
+    result = entity_count(entities_shard(tmp_path, BROKEN_ENTITIES[expected](good_entities())), ["00000"], 2, 8)
+    assert any(expected in p for p in result.problems), result.problems
+
+
+def test_entity_count_fails_when_the_manifest_disagrees_with_the_record(tmp_path: Path) -> None:
+    result = entity_count(entities_shard(tmp_path, good_entities(), listed=3), ["00000"], 2, 8)
+    assert result.problems == ("00000/k0: the manifest says 3 entities, the record has 2",)
