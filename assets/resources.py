@@ -8,7 +8,7 @@ from typing import Any
 from dagster import ConfigurableResource
 
 from pipelines.runner import BuildSpec, RunnerConfig, run_build
-from pipelines.sources import SourceShard, open_source
+from pipelines.sources import Source, SourceShard, open_source
 
 
 class StorageResource(ConfigurableResource):
@@ -27,8 +27,11 @@ class SourceResource(ConfigurableResource):
     kind: str = "auto"
     samples_per_shard: int = 1000
 
+    def open(self) -> Source:
+        return open_source(self.uri, self.kind, self.samples_per_shard)  # type: ignore[arg-type]
+
     def shards(self) -> list[SourceShard]:
-        return open_source(self.uri, self.kind, self.samples_per_shard).shards()  # type: ignore[arg-type]
+        return self.open().shards()
 
 
 class BeamResource(ConfigurableResource):

@@ -49,6 +49,16 @@ def source_input_keys(source: Source) -> InputKeys:
     return keys
 
 
+def manifest_source_keys(upstream_url: str) -> InputKeys:
+    """The source keys an upstream dataset's shard names: the inputs of a dataset rebuilt row for row from it (the
+    reviewed faces from ``face_attributes``)."""
+
+    def keys(shard: str) -> set[str]:
+        return set(ShardReader(upstream_url).manifest(shard, ["source_key"]).column("source_key").to_pylist())
+
+    return keys
+
+
 def shard_accounting(out: DatasetDir, shard: str, expected: set[str]) -> tuple[list[str], dict[str, int]]:
     """What is wrong with one committed shard's rows against the source keys ``expected``, and its counts by status."""
     rows = ShardReader(out.url).manifest(shard, ["source_key", "status", "reason"]).to_pylist()
