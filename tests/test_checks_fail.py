@@ -14,6 +14,7 @@ from PIL import Image
 from pipelines.checks.accounting import accounting, source_input_keys, tar_keys
 from pipelines.checks.contract import contract
 from pipelines.checks.entities import entity_count
+from pipelines.checks.faces import label_provenance, tasks_valid
 from pipelines.checks.negatives import audit_record, validity
 from pipelines.checks.text import text_audit
 from pipelines.datasets import build_shard, make_dataset
@@ -351,3 +352,144 @@ def test_entity_count_fails_on_broken_entities(tmp_path: Path, expected: str) ->
 def test_entity_count_fails_when_the_manifest_disagrees_with_the_record(tmp_path: Path) -> None:
     result = entity_count(entities_shard(tmp_path, good_entities(), listed=3), ["00000"], 2, 8)
     assert result.problems == ("00000/k0: the manifest says 3 entities, the record has 2",)
+
+
+# ---- tasks_valid and label_provenance (face review chain) ----
+
+IMAGE_BASE = "/data/local-files/?d=face_review/tasks"
+
+
+def face_records() -> list[dict]:
+    """Three model-labelled faces, as face_attributes writes them (the real pre-labeller), two needing review."""
+    from pipelines.faces.caption import caption
+    from pipelines.faces.prelabel import PrelabelConfig, prelabel
+    from pipelines.faces.schema import load_schema
+
+    schema, out = load_schema(), []
+    for i, p_smile in enumerate((0.99, 0.4, 0.55)):
+        probs = {a.name: {"1": 0.02, "-1": 0.98} for a in schema.attributes if a.kind == "binary"}
+        probs["Smiling"] = {"1": p_smile, "-1": 1 - p_smile}
+        for a in schema.attributes:
+            if a.kind == "graded":
+                probs[a.name] = {c: (0.97 if j == 0 else 0.03 / (len(a.classes) - 1)) for j, c in enumerate(a.classes)}
+        labels, review = prelabel(
+            probs, schema, PrelabelConfig(review_below=0.5), "clip-random", "2026-11-24T09:00:00Z"
+        )
+        attributes = {k: v.to_json() for k, v in labels.items()}
+        text = caption({k: v["value"] for k, v in attributes.items()})
+        out.append({"key": f"k{i}_f0", "attributes": attributes, "needs_review": review, "caption": text})
+    return out
+
+
+def faces_upstream(tmp_path: Path, records: list[dict] | None = None) -> str:
+    out = DatasetDir(str(tmp_path / "face_attributes"))
+    samples = [
+        (r["key"], with_json({"jpg": jpeg(32, 32, (i * 40, 90, 90))}, r))
+        for i, r in enumerate(records or face_records())
+    ]
+    write_records(out, "00000", samples)
+    return out.url
+
+
+def exported(tmp_path: Path) -> tuple[str, str]:
+    from pipelines.faces.review import export_review
+    from pipelines.faces.schema import load_schema
+
+    upstream, tasks = faces_upstream(tmp_path), str(tmp_path / "face_review" / "tasks")
+    export_review(upstream, tasks, load_schema(), ["00000"], IMAGE_BASE, only_needs_review=True)
+    return upstream, tasks
+
+
+def test_tasks_valid_passes_the_exporters_tasks(tmp_path: Path) -> None:
+    upstream, tasks = exported(tmp_path)
+    result = tasks_valid(tasks, upstream, ["00000"], IMAGE_BASE, only_needs_review=True)
+    assert result.passed and result.metadata["tasks"] == 2, result.problems
+
+
+def _edit_tasks(tasks_dir: Path, edit) -> None:
+    path = tasks_dir / "00000" / "tasks.json"
+    path.write_text(json.dumps(edit(json.loads(path.read_text()))))
+
+
+def _edit_result(field: str, value: object):
+    def edit(tasks: list[dict]) -> list[dict]:
+        tasks[0]["predictions"][0]["result"][0][field] = value
+        return tasks
+
+    return edit
+
+
+BROKEN_TASKS = {
+    "serves no file": lambda d: next((d / "00000" / "images").iterdir()).unlink(),
+    "is not one choice of": lambda d: _edit_tasks(d, _edit_result("value", {"choices": ["2"]})),
+    "is no Choices of the labeling config": lambda d: _edit_tasks(d, _edit_result("from_name", "Smiling_a_lot")),
+    "to_name is not 'image'": lambda d: _edit_tasks(d, _edit_result("to_name", "crop")),
+    "missing (or repeated)": lambda d: _edit_tasks(d, lambda t: t[:1]),
+    "is not under": lambda d: _edit_tasks(
+        d, lambda t: [t[0] | {"data": t[0]["data"] | {"image": "/elsewhere/x.jpg"}}, t[1]]
+    ),
+    "is not one choice of ['-1', '0']": lambda d: (d / "labeling_config.xml").write_text(
+        (d / "labeling_config.xml").read_text().replace('<Choice value="1"/>', "")
+    ),
+}
+
+
+@pytest.mark.parametrize("expected", sorted(BROKEN_TASKS))
+def test_tasks_valid_fails_on_broken_tasks(tmp_path: Path, expected: str) -> None:
+    upstream, tasks = exported(tmp_path)
+    BROKEN_TASKS[expected](Path(tasks))
+    result = tasks_valid(tasks, upstream, ["00000"], IMAGE_BASE, only_needs_review=True)
+    assert any(expected in p for p in result.problems), result.problems
+
+
+def reviewed(tmp_path: Path) -> tuple[str, str, dict]:
+    from pipelines.faces.review import HumanReview, write_reviewed_shard
+
+    upstream = faces_upstream(tmp_path)
+    store = {"k1_f0": HumanReview("k1_f0", "5", "ann@example.org", "2026-11-24T11:00:00Z", {"Smiling": 1})}
+    out = str(tmp_path / "face_attributes_reviewed")
+    DatasetDir(upstream).write_json("run.json", {"dataset": "face_attributes"})
+    write_reviewed_shard(upstream, out, "00000", store)
+    return upstream, out, store
+
+
+def test_label_provenance_passes_the_merged_shard(tmp_path: Path) -> None:
+    upstream, out, store = reviewed(tmp_path)
+    result = label_provenance(out, upstream, ["00000"], store)
+    assert result.passed and result.metadata == {"faces": 3, "human_labels": 1}, result.problems
+
+
+def _relabel(key: str, name: str, change) -> object:
+    def edit(records: dict[str, dict]) -> dict[str, dict]:
+        records[key]["attributes"][name] = change(records[key]["attributes"][name])
+        return records
+
+    return edit
+
+
+BROKEN_LABELS = {
+    "not reviewed, yet differs from the model's label": _relabel(
+        "k0_f0", "Smiling", lambda lab: lab | {"value": -lab["value"]}
+    ),
+    "reviewed as 1 by 'ann@example.org', but the label is": _relabel(
+        "k1_f0", "Smiling", lambda lab: lab | {"value": -1}
+    ),
+    "keeps None as the model's label": _relabel(
+        "k1_f0", "Smiling", lambda lab: {k: v for k, v in lab.items() if k != "model"}
+    ),
+    "value 2 is not 1, -1 or 0": _relabel("k1_f0", "Smiling", lambda lab: lab | {"value": 2}),
+    "differ from upstream's": lambda records: {k: r for k, r in records.items() if k != "k2_f0"},
+    "are not upstream's": lambda records: records | {"k2_f0": records["k2_f0"] | {"attributes": {}}},
+}
+
+
+@pytest.mark.parametrize("expected", sorted(BROKEN_LABELS))
+def test_label_provenance_fails_on_broken_labels(tmp_path: Path, expected: str) -> None:
+    from pipelines.store.reader import ShardReader
+
+    upstream, out, store = reviewed(tmp_path)
+    records = BROKEN_LABELS[expected]({s.key: s.record for s in ShardReader(out).samples("00000")})
+    broken = DatasetDir(str(tmp_path / "broken"))
+    write_records(broken, "00000", [(k, with_json({"jpg": jpeg(32, 32, (0, 0, 0))}, r)) for k, r in records.items()])
+    result = label_provenance(broken.url, upstream, ["00000"], store)
+    assert any(expected in p for p in result.problems), result.problems
