@@ -1,4 +1,5 @@
-"""What every dataset asset reports: metadata for the UI and the accounting and contract checks."""
+"""What every dataset asset reports: metadata for the UI, and its checks (plain functions in ``pipelines.checks``) as
+Dagster check results."""
 
 from __future__ import annotations
 
@@ -15,8 +16,10 @@ from dagster import (
 )
 
 from assets.preview import preview_markdown
+from pipelines.checks import CheckOutcome
+from pipelines.checks.accounting import InputKeys, accounting
+from pipelines.checks.contract import contract
 from pipelines.store import DatasetDir
-from pipelines.validate import validate_dataset
 
 REASONS_SCHEMA = TableSchema(
     columns=[TableColumn("status", "string"), TableColumn("reason", "string"), TableColumn("count", "int")]
@@ -26,14 +29,32 @@ REASONS_SCHEMA = TableSchema(
 def dataset_check_specs(asset: str) -> list[AssetCheckSpec]:
     return [
         AssetCheckSpec(
-            "accounting", asset=asset, description="ok + rejected + failed == input samples in every shard of the run"
+            "accounting",
+            asset=asset,
+            description="every shard of the run committed, its rows naming exactly the samples of its source shard "
+            "(the source re-read independently: tar member names, or the folder's listing)",
         ),
         AssetCheckSpec(
             "contract",
             asset=asset,
-            description="the run's shards pass `shardsmith validate` (tar keys, json, geometry, sizes.json)",
+            description="the run's own shards pass `shardsmith validate` (tar keys, json, geometry, checksums, their "
+            "sizes.json entries); shards other runs are committing are not judged",
         ),
     ]
+
+
+def check_result(result: CheckOutcome, severity: AssetCheckSeverity = AssetCheckSeverity.ERROR) -> AssetCheckResult:
+    """A check's outcome as Dagster reports it: passed, the first 50 problems, and its figures."""
+    figures = {
+        k: v if isinstance(v, int | float | str) else MetadataValue.json(v) for k, v in sorted(result.metadata.items())
+    }
+    return AssetCheckResult(
+        check_name=result.name,
+        passed=result.passed,
+        severity=severity,
+        metadata={"problems": MetadataValue.json(list(result.problems[:50])), "n_problems": len(result.problems)}
+        | figures,
+    )
 
 
 def build_metadata(report: dict[str, Any], dataset_url: str, preview: bool = True) -> dict[str, Any]:
@@ -73,27 +94,9 @@ def shard_models(out: DatasetDir, shards: list[str]) -> dict[str, str]:
     return {role: " | ".join(sorted(models)) for role, models in sorted(ids.items())}
 
 
-def accounting_check(report: dict[str, Any]) -> AssetCheckResult:
-    counts = report["counts"]
-    total = counts["ok"] + counts["rejected"] + counts["failed"]
-    missing = sorted(set(report["shards"]) - set(report["shards_done"]))
-    passed = not missing and total >= report["inputs"] and report["inputs"] > 0
-    return AssetCheckResult(
-        check_name="accounting",
-        passed=passed,
-        metadata={"inputs": report["inputs"], "rows": total, "shards_not_committed": MetadataValue.json(missing)},
-    )
+def accounting_check(dataset_url: str, shards: list[str], inputs: InputKeys) -> AssetCheckResult:
+    return check_result(accounting(dataset_url, shards, inputs))
 
 
 def contract_check(dataset_url: str, shards: list[str]) -> AssetCheckResult:
-    report = validate_dataset(dataset_url, deep=True, only=shards)
-    return AssetCheckResult(
-        check_name="contract",
-        passed=report.ok,
-        severity=AssetCheckSeverity.ERROR,
-        metadata={
-            "errors": MetadataValue.json([f"{s}: {m}" for s, m in report.errors][:50]),
-            "warnings": len(report.warnings),
-            "samples": report.samples,
-        },
-    )
+    return check_result(contract(dataset_url, shards))

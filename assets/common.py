@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from dagster import (
@@ -15,6 +15,7 @@ from dagster import (
     BackfillPolicy,
     Backoff,
     Config,
+    Failure,
     Jitter,
     MaterializeResult,
     RetryPolicy,
@@ -24,15 +25,35 @@ from dagster import (
 from assets.checks import accounting_check, build_metadata, contract_check, dataset_check_specs
 from assets.partitions import source_shards
 from assets.resources import BeamResource, SourceResource, StorageResource
+from pipelines.checks.accounting import source_input_keys
+from pipelines.datasets import make_dataset
 
-# Transient failures (storage blips, a worker lost, a model that raised) retry with exponential backoff: 15 s, 30 s, 60 s
-# (+-50% jitter so that a batch of failed runs does not come back at once). A retry rebuilds only the shards that did not
-# commit. A bad sample never fails a run: it is a `failed` row in the manifest.
+# Transient failures (storage blips, a worker lost, a model that raised) retry up to 3 times. Dagster 1.13 waits
+# (2**n - 1) * 15 s before retry n (EXPONENTIAL: 15, 45, 105 s), then PLUS_MINUS jitter adds a uniform +-15 s (the base
+# delay, not a share of it), so that a batch of failed runs does not come back at once: 0-30 s, 30-60 s, 90-120 s
+# (tests/test_ops_policy.py computes them with Dagster's own calculate_delay). A retry rebuilds only the shards that did
+# not commit. A bad sample never fails a run: it is a `failed` row in the manifest.
 DATASET_RETRY = RetryPolicy(max_retries=3, delay=15, backoff=Backoff.EXPONENTIAL, jitter=Jitter.PLUS_MINUS)
 
-# GPU assets declare `pool=GPU_POOL`; its limit (steps at once across all runs) is `concurrency.pools.default_limit` in
-# dagster_project/dagster.yaml, or `dagster instance concurrency set gpu N` on a deployment with several GPUs.
+# Assets that run a model take `pool=GPU_POOL` when the deployment's device (SHARDSMITH_DEVICE) is a GPU, and no pool on
+# CPU; its limit (steps at once across all runs) is `concurrency.pools.default_limit` in dagster_project/dagster.yaml, or
+# `dagster instance concurrency set gpu N` on a deployment with several GPUs.
 GPU_POOL = "gpu"
+
+
+def configured_device(env: Mapping[str, str] | None = None) -> str:
+    """The device the deployment's models run on: ``SHARDSMITH_DEVICE`` (``cpu``, ``cuda``, ``cuda:1``), default ``cpu``."""
+    return (os.environ if env is None else env).get("SHARDSMITH_DEVICE") or "cpu"
+
+
+def is_gpu(device: str) -> bool:
+    return device.split(":", 1)[0].lower() in ("cuda", "gpu")
+
+
+def model_pool(runs_model: bool, device: str) -> str | None:
+    """The pool of an asset: ``gpu`` only for one that runs a model on a GPU; a CPU step must not hold a GPU slot."""
+    return GPU_POOL if runs_model and is_gpu(device) else None
+
 
 # Partitions (input shards) per Beam run when a backfill runs: one run builds this many shards through Beam's Reshuffle.
 PARTITIONS_PER_RUN = int(os.environ.get("SHARDSMITH_PARTITIONS_PER_RUN", "16"))
@@ -60,14 +81,31 @@ def build_dataset(
 ) -> MaterializeResult:
     """Build the run's partitions through Beam; report counts and reasons; run accounting, contract and ``audit``."""
     shards = list(context.partition_keys)
+    settings = run_settings(dataset, json.loads(config.settings), context.op_def.pool)
     context.log.info(f"building {dataset} for {len(shards)} shard(s) with {beam.runner} x{beam.workers}")
-    report = beam.build(dataset, source, storage, shards, json.loads(config.settings))
+    report = beam.build(dataset, source, storage, shards, settings)
     url = storage.dataset_url(dataset)
     checks, extra = audit(url, shards) if audit else ([], {})
+    inputs = source_input_keys(source.open())
     return MaterializeResult(
         metadata={**build_metadata(report, url), **extra},
-        check_results=[accounting_check(report), contract_check(url, shards), *checks],
+        check_results=[accounting_check(url, shards, inputs), contract_check(url, shards), *checks],
     )
+
+
+def run_settings(dataset: str, settings: dict[str, Any], pool: str | None) -> dict[str, Any]:
+    """The run's settings with the deployment's device filled in where the dataset has a ``device``; a GPU device in a
+    step that holds no GPU slot is refused (it would share the GPU with every other step), without retries."""
+    fields = type(make_dataset(dataset, settings).config).model_fields
+    if "device" in fields and "device" not in settings:
+        settings = settings | {"device": configured_device()}
+    if is_gpu(str(settings.get("device", "cpu"))) and pool != GPU_POOL:
+        raise Failure(
+            f"{dataset}: device {settings['device']!r} but this step holds no {GPU_POOL!r} pool slot; set "
+            f"SHARDSMITH_DEVICE={settings['device']} for the deployment so that the asset takes the pool",
+            allow_retries=False,
+        )
+    return settings
 
 
 def dataset_asset(
@@ -82,7 +120,8 @@ def dataset_asset(
 ) -> Callable:
     """The decorator every Beam-built dataset asset shares: one partition per source shard, the backfill and retry
     policies, the accounting and contract checks plus the dataset's own ``checks`` (name -> description), the pool
-    ``gpu`` when it runs a model, and ``ingest`` upstream when it is built from ingest's shards."""
+    ``gpu`` when it runs a model (``gpu``) on a GPU (SHARDSMITH_DEVICE, read when the definitions load), and ``ingest``
+    upstream when it is built from ingest's shards."""
     own = [AssetCheckSpec(check, asset=name, description=text) for check, text in (checks or {}).items()]
     return asset(
         name=name,
@@ -91,7 +130,7 @@ def dataset_asset(
         backfill_policy=DATASET_BACKFILL,
         check_specs=[*dataset_check_specs(name), *own],
         retry_policy=DATASET_RETRY,
-        pool=GPU_POOL if gpu else None,
+        pool=model_pool(gpu, configured_device()),
         group_name=group,
         kinds=kinds,
         description=description,

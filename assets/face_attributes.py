@@ -5,7 +5,6 @@ import json
 from collections import Counter
 
 from dagster import (
-    AssetCheckResult,
     AssetCheckSpec,
     AssetExecutionContext,
     AssetSelection,
@@ -20,10 +19,12 @@ from dagster import (
     sensor,
 )
 
-from assets.checks import accounting_check, build_metadata, contract_check, dataset_check_specs
+from assets.checks import accounting_check, build_metadata, check_result, contract_check, dataset_check_specs
 from assets.common import DATASET_BACKFILL, DatasetRunConfig, build_dataset, dataset_asset, ingested
 from assets.partitions import source_shards
 from assets.resources import BeamResource, StorageResource
+from pipelines.checks.accounting import manifest_source_keys
+from pipelines.checks.faces import label_provenance, tasks_valid
 from pipelines.faces import review
 from pipelines.faces.agreement import agreement_report, agreement_table
 from pipelines.faces.schema import load_schema
@@ -70,7 +71,8 @@ def face_attributes(
         AssetCheckSpec(
             "tasks_valid",
             asset="face_review_tasks",
-            description="tasks follow Label Studio's import format and the labeling config",
+            description="one task per face to review upstream, each importable with the labeling config as written: "
+            "its crop served under image_base and decodable, every prediction a declared control and an allowed choice",
         )
     ],
     description="Label Studio import tasks (crop URL, model labels as predictions) for the faces that need review.",
@@ -79,25 +81,16 @@ def face_review_tasks(
     context: AssetExecutionContext, config: ReviewConfig, storage: StorageResource
 ) -> MaterializeResult:
     schema, out = load_schema(config.schema_version), review_root(storage) + "/tasks"
-    shards = list(context.partition_keys)
-    counts = review.export_review(
-        storage.dataset_url("face_attributes"), out, schema, shards, config.image_base, config.only_needs_review
-    )
-    fs, root = open_fs(out)
-    errors = [
-        e for s in shards for e in review.task_errors(json.loads(fs.cat_file(join(root, s, "tasks.json"))), schema)
-    ]
+    shards, upstream = list(context.partition_keys), storage.dataset_url("face_attributes")
+    counts = review.export_review(upstream, out, schema, shards, config.image_base, config.only_needs_review)
+    check = tasks_valid(out, upstream, shards, config.image_base, config.only_needs_review)
     return MaterializeResult(
         metadata={
             "tasks": MetadataValue.json(counts),
             "tasks_dir": MetadataValue.path(out),
             "labeling_config": MetadataValue.path(join(out, "labeling_config.xml")),
         },
-        check_results=[
-            AssetCheckResult(
-                check_name="tasks_valid", passed=not errors, metadata={"errors": MetadataValue.json(errors[:50])}
-            )
-        ],
+        check_results=[check_result(check)],
     )
 
 
@@ -112,7 +105,8 @@ def face_review_tasks(
         AssetCheckSpec(
             "label_provenance",
             asset=REVIEWED,
-            description="values in {1,-1,0}; every label has source, annotator, time",
+            description="every label as upstream's model label unless reviewed; a reviewed one the human's value and "
+            "annotator, keeping the model's label; values in {1,-1,0}; the same faces as upstream",
         ),
     ],
     description="The final labelled set: every Label Studio export merged (human labels override the model's, with provenance).",
@@ -122,12 +116,15 @@ def face_attributes_reviewed(
 ) -> MaterializeResult:
     schema, root = load_schema(config.schema_version), review_root(storage)
     store = review.import_exports(list_exports(root), root + "/labels.json", schema)
-    shards, url = list(context.partition_keys), storage.dataset_url(REVIEWED)
-    stats = [review.write_reviewed_shard(storage.dataset_url("face_attributes"), url, s, store) for s in shards]
+    shards, url, upstream = (
+        list(context.partition_keys),
+        storage.dataset_url(REVIEWED),
+        storage.dataset_url("face_attributes"),
+    )
+    stats = [review.write_reviewed_shard(upstream, url, s, store) for s in shards]
     records = [s.record for shard in shards for s in ShardReader(url).samples(shard)]
     report = agreement_report(records, schema)
     summary = run_summary(shards, stats)
-    bad = review.provenance_errors(records)
     fs, path = open_fs(root + "/agreement.json")
     fs.pipe_file(path, json.dumps(report, indent=1, sort_keys=True).encode())
     return MaterializeResult(
@@ -138,11 +135,9 @@ def face_attributes_reviewed(
             "reviewed_faces": report["reviewed_faces"],
         },
         check_results=[
-            accounting_check(summary),
+            accounting_check(url, shards, manifest_source_keys(upstream)),
             contract_check(url, shards),
-            AssetCheckResult(
-                check_name="label_provenance", passed=not bad, metadata={"errors": MetadataValue.json(bad[:50])}
-            ),
+            check_result(label_provenance(url, upstream, shards, store)),
         ],
     )
 

@@ -8,7 +8,7 @@ from typing import Any
 from dagster import ConfigurableResource
 
 from pipelines.runner import BuildSpec, RunnerConfig, run_build
-from pipelines.sources import SourceShard, open_source
+from pipelines.sources import Source, SourceShard, open_source
 
 
 class StorageResource(ConfigurableResource):
@@ -28,8 +28,11 @@ class SourceResource(ConfigurableResource):
     samples_per_shard: int = 1000
     index_root: str = ""  # a folder source's shard index is kept under the storage root: set it to StorageResource.root
 
+    def open(self) -> Source:
+        return open_source(self.uri, self.kind, self.samples_per_shard, self.index_root)  # type: ignore[arg-type]
+
     def shards(self) -> list[SourceShard]:
-        return open_source(self.uri, self.kind, self.samples_per_shard, self.index_root).shards()  # type: ignore[arg-type]
+        return self.open().shards()
 
 
 class BeamResource(ConfigurableResource):

@@ -152,9 +152,9 @@ def resolve_checkpoint(uri: str, cache_dir: str | os.PathLike[str] | None = None
         return path
     import fsspec
 
-    from models.tiny import cache_root
+    from models.cache import cache_root
 
-    local = cache_root(cache_dir).parent / "weights" / hashlib.sha256(uri.encode()).hexdigest()[:16] / Path(uri).name
+    local = cache_root(cache_dir) / "weights" / hashlib.sha256(uri.encode()).hexdigest()[:16] / Path(uri).name
     if not local.exists():
         local.parent.mkdir(parents=True, exist_ok=True)
         tmp = local.with_name(f".{local.name}.{os.getpid()}.part")

@@ -12,6 +12,8 @@ from pathlib import Path
 
 import torch
 
+from models.cache import cache_root
+
 TINY_GD_VARIANT = "swint_tiny"
 TINY_SAM_VARIANT = "vit_tiny"
 _VERSION = "v1"  # bump when a tiny architecture changes: the cache key changes with it
@@ -80,12 +82,6 @@ class TinyGroundingDino:
     config: Path
     checkpoint: Path
     text_encoder: Path
-
-
-def cache_root(cache_dir: str | os.PathLike[str] | None = None) -> Path:
-    """The tiny-model cache: `cache_dir`, else $SHARDSMITH_CACHE, else ~/.cache/shardsmith/tiny."""
-    root = cache_dir or os.environ.get("SHARDSMITH_CACHE") or Path.home() / ".cache" / "shardsmith" / "tiny"
-    return Path(root)
 
 
 def tiny_grounding_dino(cache_dir: str | os.PathLike[str] | None = None) -> TinyGroundingDino:

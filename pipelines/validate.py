@@ -70,7 +70,7 @@ def validate_dataset(
     if not names:
         report.errors.append(("-", f"{url} is missing or empty"))
         return report
-    shards = _shard_names(names, report)
+    shards = _shard_names(names, report, only)
     if only is not None:
         missing = sorted(set(only) - set(shards))
         report.errors += [(s, "not built (no committed shard)") for s in missing]
@@ -118,18 +118,21 @@ def check_source(d: DatasetDir, uri: str, kind: str, report: Report, only: list[
         )
 
 
-def _shard_names(names: list[str], report: Report) -> list[str]:
+def _shard_names(names: list[str], report: Report, only: list[str] | None = None) -> list[str]:
+    """The committed shards; the half-written ones are errors, of the shards in ``only`` alone when it is given (another
+    run may be committing the others right now)."""
     visible = [n for n in names if not n.startswith(".")]
     tars = {n[:-4] for n in visible if n.endswith(".tar")}
     parquets = {n[:-8] for n in visible if n.endswith(".parquet")}
     stats = {n[: -len(STATS_SUFFIX)] for n in visible if n.endswith(STATS_SUFFIX)}
-    for shard in sorted((tars | parquets) - stats):
+    judged = (tars | parquets | stats) if only is None else set(only)
+    for shard in sorted(((tars | parquets) - stats) & judged):
         report.errors.append(
             (shard, "not committed: tar or parquet without _stats.json (an interrupted build; rerun it)")
         )
-    for shard in sorted(stats - tars):
+    for shard in sorted((stats - tars) & judged):
         report.errors.append((shard, "_stats.json without its tar"))
-    for shard in sorted(stats - parquets):
+    for shard in sorted((stats - parquets) & judged):
         report.errors.append((shard, "_stats.json without its parquet"))
     for name in names:
         if is_tmp(name):
@@ -248,10 +251,11 @@ def _check_dataset_files(
         report.errors.append(("-", "sizes.json does not match the ok counts of the committed shards"))
     elif only is not None:
         listed = d.read_json("sizes.json")
-        wrong = sorted(t for t, n in sizes.items() if listed.get(t) != n)
         stray = sorted(t for t in listed if t[: -len(".tar")] not in set(done))
-        if wrong:
-            report.errors.append(("-", f"sizes.json lacks or miscounts {wrong[:5]} (ok counts of their stats)"))
+        for tar, ok in sorted(sizes.items()):
+            if listed.get(tar) != ok:
+                shard = tar[: -len(".tar")]
+                report.errors.append((shard, f"sizes.json lists {listed.get(tar)} samples for {tar}, its stats say {ok}"))
         if stray:
             report.errors.append(("-", f"sizes.json names shards that are not committed: {stray[:5]}"))
     if "run.json" not in names:

@@ -11,6 +11,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from models.cache import cache_root
+
 TINY_CLIP_NAME = "shardsmith-tiny-clip-random"  # the id says the weights are random
 _TINY_VERSION = "v1"  # bump when the tiny architecture changes
 _TINY_CONFIG = {
@@ -28,10 +30,6 @@ class ClipConfig:
     pretrained: str
     device: str = "cpu"
     batch_size: int = 16
-
-
-def cache_root(cache_dir: str | os.PathLike[str] | None = None) -> Path:
-    return Path(cache_dir or os.environ.get("SHARDSMITH_CACHE") or Path.home() / ".cache" / "shardsmith")
 
 
 def _register_tiny(root: Path) -> None:

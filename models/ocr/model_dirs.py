@@ -11,6 +11,8 @@ from pathlib import Path
 
 import yaml
 
+from models.cache import cache_root
+
 DET_MODEL_NAME = "PP-OCRv4_mobile_det"
 REC_MODEL_NAME = "PP-OCRv4_mobile_rec"
 WHEEL_DET_ONNX = "ch_PP-OCRv4_det_infer.onnx"
@@ -23,11 +25,6 @@ YML_FILE = "inference.yml"
 class ModelDirs:
     det: Path
     rec: Path
-
-
-def cache_root() -> Path:
-    """``$SHARDSMITH_CACHE``, default ``~/.cache/shardsmith``."""
-    return Path(os.environ.get("SHARDSMITH_CACHE", Path.home() / ".cache" / "shardsmith")).expanduser()
 
 
 def wheel_onnx(filename: str) -> Path:
