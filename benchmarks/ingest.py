@@ -70,19 +70,31 @@ def psnr(a: np.ndarray, b: np.ndarray) -> float:
     return 10 * np.log10(255.0**2 / mse) if mse else float("inf")
 
 
-def quality(photos: list, resize: Callable[[bytes], tuple]) -> dict[str, float]:
-    """Mean PSNR (dB) of each stored image against the full-resolution decode, upright, downscaled by Lanczos."""
-    ours, theirs = [], []
-    ingest = Ingest(IngestConfig(max_side=MAX_SIDE))
-    for sample, outcome in zip(input_samples(photos), ingest.process(input_samples(photos)), strict=True):
-        full = decode_sample(sample, DecodeConfig())
-        reference = np.asarray(normalise(full.image, MAX_SIDE))
-        ours.append(psnr(np.asarray(Image.open(io.BytesIO(outcome.files["jpg"])).convert("RGB")), reference))
-        i2d = resize(sample.files["jpg"])[0]
-        stored = Image.open(io.BytesIO(i2d)).convert("RGB")
-        if stored.size == (reference.shape[1], reference.shape[0]):  # img2dataset ignores the EXIF orientation
-            theirs.append(psnr(np.asarray(stored), reference))
-    return {"ingest_psnr_db": round(statistics.mean(ours), 2), "img2dataset_psnr_db": round(statistics.mean(theirs), 2)}
+def _decoded(jpg: bytes) -> np.ndarray:
+    return np.asarray(Image.open(io.BytesIO(jpg)).convert("RGB"))
+
+
+def quality(photos: list, resize: Callable[[bytes], tuple], every: int = 3) -> dict[str, float]:
+    """Mean PSNR (dB) of stored images (every ``every``-th photo) against the full-resolution decode, upright, downscaled
+    by Lanczos (what ingest stored before it decoded at reduced scale), and the mean stored bytes."""
+    samples = input_samples(photos[::every])
+    scores: dict[str, list[float]] = {"ingest": [], "ingest_444": [], "img2dataset": []}
+    sizes: dict[str, list[int]] = {k: [] for k in scores}
+    references = [np.asarray(normalise(decode_sample(s, DecodeConfig()).image, MAX_SIDE)) for s in samples]
+    for name, subsampling in (("ingest", "4:2:0"), ("ingest_444", "4:4:4")):
+        ingest = Ingest(IngestConfig(max_side=MAX_SIDE, jpeg_subsampling=subsampling))
+        for outcome, reference in zip(ingest.process(samples), references, strict=True):
+            scores[name].append(psnr(_decoded(outcome.files["jpg"]), reference))
+            sizes[name].append(len(outcome.files["jpg"]))
+    for sample, reference in zip(samples, references, strict=True):
+        jpg = resize(sample.files["jpg"])[0]
+        stored = _decoded(jpg)
+        if stored.shape == reference.shape:  # img2dataset ignores the EXIF orientation: those photos are left out
+            scores["img2dataset"].append(psnr(stored, reference))
+            sizes["img2dataset"].append(len(jpg))
+    out = {f"{k}_psnr_db": round(float(statistics.mean(v)), 2) for k, v in scores.items()}
+    out |= {f"{k}_stored_bytes_mean": round(statistics.mean(v)) for k, v in sizes.items()}
+    return out | {"images_compared": len(samples)}
 
 
 def photo_cases(work: Path, photos: list) -> dict[str, Callable[[], Any]]:
@@ -92,8 +104,8 @@ def photo_cases(work: Path, photos: list) -> dict[str, Callable[[], Any]]:
     write_photo_source(str(source), photos)
     runs = iter(range(10**6))
 
-    def ingest_process() -> None:
-        outcomes = list(Ingest(IngestConfig(max_side=MAX_SIDE)).process(samples))
+    def ingest_process(subsampling: str = "4:2:0") -> None:
+        outcomes = list(Ingest(IngestConfig(max_side=MAX_SIDE, jpeg_subsampling=subsampling)).process(samples))
         assert sum(isinstance(o, Written) for o in outcomes) == len(samples)
 
     def ingest_beam() -> None:
@@ -103,6 +115,7 @@ def photo_cases(work: Path, photos: list) -> dict[str, Callable[[], Any]]:
     return {
         "img2dataset_resizer": lambda: [resize(s.files["jpg"]) for s in samples],
         "ingest_process": ingest_process,
+        "ingest_process_444": lambda: ingest_process("4:4:4"),
         "ingest_beam_1_worker": ingest_beam,
     }
 
@@ -178,6 +191,10 @@ def photo_report(fig: dict[str, dict[str, Any]], q: dict[str, float], photos: li
         "ingest_beam_1_worker_vs_img2dataset_per_core": round(
             fig["ingest_beam_1_worker"]["samples_per_cpu_s"] / base, 3
         ),
+        "ingest_process_444_vs_img2dataset_per_core": round(fig["ingest_process_444"]["samples_per_cpu_s"] / base, 3),
+        "encode_444_vs_420_cpu": round(
+            fig["ingest_process_444"]["median_cpu_s"] / fig["ingest_process"]["median_cpu_s"], 3
+        ),
     }
     sizes = [Image.open(io.BytesIO(p.jpg)).size for p in photos]
     data = {
@@ -191,7 +208,7 @@ def photo_report(fig: dict[str, dict[str, Any]], q: dict[str, float], photos: li
     }
     lines = [
         f"## photos: {len(photos)} JPEGs, 640x480 to 1280x960 ({data['photo_bits_per_pixel']} bits/pixel), capped to "
-        f"{MAX_SIDE} px",
+        f"{MAX_SIDE} px, median of {len(next(iter(fig.values()))['runs_s'])} interleaved runs",
         "",
         "| case | median CPU s | images per CPU-second | median wall s |",
         "| --- | ---: | ---: | ---: |",
@@ -201,9 +218,12 @@ def photo_report(fig: dict[str, dict[str, Any]], q: dict[str, float], photos: li
         "",
         f"Per core, against img2dataset's resizer on the same bytes: ingest's per-sample path "
         f"{ratios['ingest_process_vs_img2dataset_per_core']}x, a full ingest build through Beam (1 worker) "
-        f"{ratios['ingest_beam_1_worker_vs_img2dataset_per_core']}x.",
-        f"PSNR against the full-resolution decode downscaled by Lanczos: ingest {q['ingest_psnr_db']} dB, "
-        f"img2dataset {q['img2dataset_psnr_db']} dB (on the photos without EXIF rotation, which img2dataset ignores).",
+        f"{ratios['ingest_beam_1_worker_vs_img2dataset_per_core']}x; ingest storing 4:4:4 chroma "
+        f"{ratios['ingest_process_444_vs_img2dataset_per_core']}x (ingest's default is 4:2:0, as img2dataset's).",
+        f"PSNR against the full-resolution decode downscaled by Lanczos ({q['images_compared']} photos): ingest "
+        f"{q['ingest_psnr_db']} dB ({q['ingest_stored_bytes_mean']} bytes), ingest at 4:4:4 {q['ingest_444_psnr_db']} dB "
+        f"({q['ingest_444_stored_bytes_mean']} bytes), img2dataset {q['img2dataset_psnr_db']} dB "
+        f"({q['img2dataset_stored_bytes_mean']} bytes; photos with an EXIF rotation left out, img2dataset ignores it).",
     ]
     return data, lines
 
@@ -246,6 +266,7 @@ def main() -> None:
     parser.add_argument("--photos", type=int, default=600)
     parser.add_argument("--copies", type=int, default=6, help="copies of the 40-sample source (4 shards each)")
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--sample-repeats", type=int, default=3, help="rounds of the sample-source cases")
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="bench_ingest_"))
     try:
@@ -255,17 +276,18 @@ def main() -> None:
         photo_data, photo_lines = photo_report(figures(timed(cases, args.repeats), len(photos), {}), q, photos)
         s_cases, summary = sample_cases(work, args.copies)
         cores = {"beam_2_workers_fixed_cost": 2, "ingest_beam_2_workers": 2}
-        s_fig = figures(timed(s_cases, args.repeats), summary["samples"], cores)
-        sample_data, sample_lines = sample_report(s_fig, summary, args.repeats)
+        s_fig = figures(timed(s_cases, args.sample_repeats), summary["samples"], cores)
+        sample_data, sample_lines = sample_report(s_fig, summary, args.sample_repeats)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     result = {
-        "command": f"python -m benchmarks.ingest --photos {args.photos} --copies {args.copies} --repeats {args.repeats}",
+        "command": f"python -m benchmarks.ingest --photos {args.photos} --copies {args.copies} --repeats {args.repeats} "
+        f"--sample-repeats {args.sample_repeats}",
         "repeats": args.repeats,
         "photos": photo_data,
         "sample_source": sample_data,
     }
-    title = f"# ingest, median of {args.repeats} interleaved runs (`{result['command']}`)"
+    title = f"# ingest, medians of interleaved runs (`{result['command']}`)"
     lines = [title, "", *photo_lines, "", *sample_lines]
     path = write_result("ingest", result, "\n".join(lines))
     print("\n".join(lines))

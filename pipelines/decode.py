@@ -187,13 +187,13 @@ def _jpeg_reduced(img: Image.Image, data: bytes, max_side: int | None) -> _Opene
 
 
 def _shrink(pixels: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    """HWC uint8 down to ``size`` (w, h): bilinear (OpenCV's bit-exact fixed-point variant, the same bytes on every
-    machine) for the less than 2x that DCT scaling leaves, area averaging where more is left (beyond 1/8 scale)."""
+    """HWC uint8 down to ``size`` (w, h): bilinear (OpenCV's fixed-point 8-bit path: the same bytes on every run) for the
+    less than 2x that DCT scaling leaves, area averaging where more is left (beyond 1/8 scale)."""
     if (pixels.shape[1], pixels.shape[0]) == size:
         return pixels
     import cv2
 
-    interpolation = cv2.INTER_LINEAR_EXACT if pixels.shape[1] < 2 * size[0] else cv2.INTER_AREA
+    interpolation = cv2.INTER_LINEAR if pixels.shape[1] < 2 * size[0] else cv2.INTER_AREA
     return cv2.resize(pixels, size, interpolation=interpolation)
 
 

@@ -21,6 +21,9 @@ from pipelines.schema import Failed, InputSample, Outcome, Rejected, Written
 class IngestConfig(DatasetConfig):
     max_side: int = 1024
     jpeg_quality: int = 95
+    # chroma at half resolution, as img2dataset, cameras and web images store it (4:4:4 costs 1.6x the encode time and
+    # the bytes; measured in benchmarks/ingest.py)
+    jpeg_subsampling: Literal["4:2:0", "4:4:4"] = "4:2:0"
     max_pixels: int = 64_000_000
     min_side: int = 8
     require_caption: bool = True
@@ -43,12 +46,14 @@ def normalise(image: Image.Image, max_side: int) -> Image.Image:
     return image if size == image.size else image.resize(size, Image.Resampling.LANCZOS)
 
 
-def encode_jpeg(image: Image.Image | np.ndarray, quality: int) -> bytes:
-    """RGB JPEG (libjpeg-turbo through simplejpeg), chroma at full resolution from quality 90 up, else 4:2:0."""
+def encode_jpeg(image: Image.Image | np.ndarray, quality: int, subsampling: str | None = None) -> bytes:
+    """RGB JPEG (libjpeg-turbo through simplejpeg) of a PIL image or HWC uint8 RGB pixels. ``subsampling`` is "4:2:0"
+    or "4:4:4"; None: 4:4:4 from quality 90 up, else 4:2:0."""
     import simplejpeg
 
     pixels = np.ascontiguousarray(np.asarray(image.convert("RGB")) if isinstance(image, Image.Image) else image)
-    return simplejpeg.encode_jpeg(pixels, quality, colorspace="RGB", colorsubsampling="444" if quality >= 90 else "420")
+    chroma = (subsampling or ("4:4:4" if quality >= 90 else "4:2:0")).replace(":", "")
+    return simplejpeg.encode_jpeg(pixels, quality, colorspace="RGB", colorsubsampling=chroma)
 
 
 def stored_jpeg(d: Decoded, quality: int) -> bytes:
@@ -105,7 +110,7 @@ class Ingest(Dataset):
             if self.config.duplicates == "reject":
                 return Rejected(d.key, d.sample.source_key, "exact_duplicate", f"same pixels as {first}", fields)
         height, width = d.pixels.shape[:2]
-        jpg = encode_jpeg(d.pixels, self.config.jpeg_quality)
+        jpg = encode_jpeg(d.pixels, self.config.jpeg_quality, self.config.jpeg_subsampling)
         fields.update(width=width, height=height, jpg_bytes=len(jpg))
         record = {
             "key": d.key,
