@@ -37,7 +37,10 @@ format: install
 	$(VENV)/bin/ruff check --fix .
 	$(VENV)/bin/ruff format .
 
+# img2dataset's resizer is the ingest benchmark's reference. --no-deps: its metadata pins webdataset<0.3 and
+# opencv-python-headless (a second cv2/); the resizer needs only cv2, numpy and albumentations 1.3 (and that, qudida).
 bench: install
+	$(PY) -m pip install -q --no-deps img2dataset==1.47.0 albumentations==1.3.1 qudida==0.0.4
 	$(PY) -m benchmarks.run
 
 # The Dagster UI on 127.0.0.1:3000, with the demo's instance (runs, partitions) and the project's dagster.yaml.

@@ -8,6 +8,7 @@ import struct
 import warnings
 import zlib
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -22,6 +23,17 @@ IMAGE_EXTS = ("jpg", "jpeg", "png", "webp", "bmp", "tif", "tiff", "gif")
 # Errors PIL's decoders raise on bad bytes (no I/O happens: the bytes are in memory). MemoryError is not here: it is raised.
 _DECODE_ERRORS = (OSError, SyntaxError, ValueError, struct.error, EOFError, zlib.error, IndexError, TypeError)
 
+_ORIENTATION = 0x0112
+_TRANSPOSE = {
+    2: Image.Transpose.FLIP_LEFT_RIGHT,
+    3: Image.Transpose.ROTATE_180,
+    4: Image.Transpose.FLIP_TOP_BOTTOM,
+    5: Image.Transpose.TRANSPOSE,
+    6: Image.Transpose.ROTATE_270,
+    7: Image.Transpose.TRANSVERSE,
+    8: Image.Transpose.ROTATE_90,
+}  # the EXIF orientations, as ImageOps.exif_transpose maps them
+
 
 class _Bad(NamedTuple):
     reason: str
@@ -33,30 +45,64 @@ class DecodeConfig:
     max_pixels: int = 64_000_000  # width * height above this is a decompression bomb
     min_side: int = 8
     require_caption: bool = True
+    # cap the long side while decoding (see ``fit_size``): a JPEG then decodes at a reduced DCT scale; None keeps full size
+    max_side: int | None = None
 
 
 @dataclass(frozen=True)
+class _Opened:
+    pixels: np.ndarray
+    orig_size: tuple[int, int]
+    upright_size: tuple[int, int]
+    fmt: str
+    as_is: bool
+
+
+@dataclass(frozen=True, eq=False)
 class Decoded:
-    """A decoded sample: ``image`` is RGB, EXIF-upright; ``orig_size`` is (width, height) as stored in the source."""
+    """A decoded sample. ``pixels`` is HWC uint8 RGB, EXIF-upright, its long side capped at ``DecodeConfig.max_side``;
+    ``orig_size`` is (width, height) as stored in the source, ``upright_size`` the same after the EXIF orientation (the
+    frame that source geometry is in). ``as_is``: the source's own image bytes decode to exactly ``pixels`` (an RGB JPEG
+    without EXIF rotation, not resized), so they can be stored unchanged (see ``source_jpeg``)."""
 
     sample: InputSample
-    image: Image.Image
+    pixels: np.ndarray
     caption: str
     meta: dict[str, Any]
     orig_size: tuple[int, int]
     orig_format: str
+    upright_size: tuple[int, int]
+    as_is: bool = False
 
     @property
     def key(self) -> str:
         return self.sample.key
 
+    @cached_property
+    def image(self) -> Image.Image:
+        """``pixels`` as a PIL RGB image."""
+        return Image.fromarray(self.pixels, "RGB")
+
     def array(self) -> np.ndarray:
         """The image as HWC uint8 RGB."""
-        return np.asarray(self.image, dtype=np.uint8)
+        return self.pixels
+
+    @property
+    def source_jpeg(self) -> bytes | None:
+        """The source's JPEG bytes when they decode to exactly ``pixels`` (``as_is``), else None."""
+        return _image_file(self.sample)[1] if self.as_is else None
+
+
+def fit_size(size: tuple[int, int], max_side: int | None) -> tuple[int, int]:
+    """(width, height) with the long side scaled down to ``max_side`` (each side rounded, at least 1); never larger."""
+    scale = max_side / max(size) if max_side else 1.0
+    if scale >= 1:
+        return size
+    return max(1, round(size[0] * scale)), max(1, round(size[1] * scale))
 
 
 def decode_sample(sample: InputSample, config: DecodeConfig = DecodeConfig()) -> Decoded | Failed:
-    """Decode a source sample, or say exactly why not."""
+    """Decode a source sample (once, at the size it is needed: see ``DecodeConfig.max_side``), or say exactly why not."""
 
     def fail(reason: str, detail: str = "") -> Failed:
         return Failed(sample.key, sample.source_key, reason, detail[:500])
@@ -69,22 +115,29 @@ def decode_sample(sample: InputSample, config: DecodeConfig = DecodeConfig()) ->
         return fail("bad_caption_encoding", "caption is not UTF-8")
     if config.require_caption and not caption:
         return fail("empty_caption")
-    ext = next((e for e in IMAGE_EXTS if e in sample.files), None)
+    ext, data = _image_file(sample)
     if ext is None:
         return fail("missing_image", f"files: {sorted(sample.files)}")
-    data = sample.files[ext]
     if not data:
         return fail("empty_file", f"{sample.key}.{ext} has 0 bytes")
     result = _open_image(data, config)
     if isinstance(result, _Bad):
         return fail(result.reason, result.detail)
-    image, orig_size, fmt = result
-    if min(image.size) < config.min_side:
-        return fail("too_small", f"{image.size[0]}x{image.size[1]} < {config.min_side}px")
-    return Decoded(sample, image, caption, meta, orig_size, fmt)
+    w, h = result.upright_size
+    if min(w, h) < config.min_side:
+        return fail("too_small", f"{w}x{h} < {config.min_side}px")
+    return Decoded(
+        sample, result.pixels, caption, meta, result.orig_size, result.fmt, result.upright_size, result.as_is
+    )
 
 
-def _open_image(data: bytes, config: DecodeConfig) -> tuple[Image.Image, tuple[int, int], str] | _Bad:
+def _image_file(sample: InputSample) -> tuple[str | None, bytes]:
+    ext = next((e for e in IMAGE_EXTS if e in sample.files), None)
+    return ext, sample.files[ext] if ext else b""
+
+
+def _open_image(data: bytes, config: DecodeConfig) -> _Opened | _Bad:
+    """The decompression-bomb check from the header, then the JPEG fast path where it applies, else PIL's full decode."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", Image.DecompressionBombWarning)
         try:
@@ -98,16 +151,71 @@ def _open_image(data: bytes, config: DecodeConfig) -> tuple[Image.Image, tuple[i
         w, h = img.size
         if w * h > config.max_pixels:
             return _Bad("too_large", f"{w}x{h} = {w * h} pixels > {config.max_pixels}")
-        fmt = img.format or ""
-        try:
-            img.load()
-        except _DECODE_ERRORS as e:
-            return _classify(e)
-        try:
-            img = ImageOps.exif_transpose(img)
-        except _DECODE_ERRORS as e:
-            return _Bad("bad_exif", f"{type(e).__name__}: {e}")
-    return to_rgb(img), (w, h), fmt
+        fast = _jpeg_reduced(img, data, config.max_side)
+        return fast if fast is not None else _pil_decode(img, config.max_side)
+
+
+def _jpeg_reduced(img: Image.Image, data: bytes, max_side: int | None) -> _Opened | None:
+    """A YCbCr or greyscale JPEG larger than the cap: decode once at the largest power-of-two DCT scale (1/2, 1/4, 1/8:
+    libjpeg-turbo's SIMD paths) that still covers the stored size, shrink the rest of the way, then apply the EXIF
+    orientation. None where this does not apply or the bytes do not decode cleanly: PIL then decodes them and names
+    the failure as it always has."""
+    if img.format != "JPEG" or img.mode not in ("RGB", "L") or not max_side:
+        return None
+    try:
+        orientation = img.getexif().get(_ORIENTATION, 1)
+    except _DECODE_ERRORS:
+        return None
+    w, h = img.size
+    turned = orientation in (5, 6, 7, 8)
+    upright = (h, w) if turned else (w, h)
+    target = fit_size(upright, max_side)
+    if target == upright:
+        return None
+    tw, th = target[::-1] if turned else target
+    k = next(k for k in (8, 4, 2, 1) if -(-w // k) >= tw and -(-h // k) >= th)
+    import simplejpeg
+
+    try:
+        pixels = simplejpeg.decode_jpeg(data, colorspace="RGB", min_width=-(-w // k), min_height=-(-h // k))
+    except ValueError:
+        return None
+    pixels = _shrink(pixels, (tw, th))
+    if orientation in _TRANSPOSE:
+        pixels = np.asarray(Image.fromarray(pixels, "RGB").transpose(_TRANSPOSE[orientation]))
+    return _Opened(pixels, (w, h), upright, "JPEG", as_is=False)
+
+
+def _shrink(pixels: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """HWC uint8 down to ``size`` (w, h): bilinear (OpenCV's fixed-point 8-bit path: the same bytes on every run) for the
+    less than 2x that DCT scaling leaves, area averaging where more is left (beyond 1/8 scale)."""
+    if (pixels.shape[1], pixels.shape[0]) == size:
+        return pixels
+    import cv2
+
+    interpolation = cv2.INTER_LINEAR if pixels.shape[1] < 2 * size[0] else cv2.INTER_AREA
+    return cv2.resize(pixels, size, interpolation=interpolation)
+
+
+def _pil_decode(img: Image.Image, max_side: int | None) -> _Opened | _Bad:
+    """PIL's full decode (every format and mode), EXIF orientation, RGB, then a Lanczos resize to the cap."""
+    orig_size, fmt, mode = img.size, img.format or "", img.mode
+    try:
+        img.load()
+    except _DECODE_ERRORS as e:
+        return _classify(e)
+    try:
+        orientation = img.getexif().get(_ORIENTATION, 1)
+        upright = ImageOps.exif_transpose(img)
+    except _DECODE_ERRORS as e:
+        return _Bad("bad_exif", f"{type(e).__name__}: {e}")
+    rgb = to_rgb(upright)
+    target = fit_size(rgb.size, max_side)
+    resized = target != rgb.size
+    if resized:
+        rgb = rgb.resize(target, Image.Resampling.LANCZOS)
+    as_is = fmt == "JPEG" and mode == "RGB" and orientation not in _TRANSPOSE and not resized
+    return _Opened(np.asarray(rgb), orig_size, upright.size, fmt, as_is)
 
 
 def _classify(e: Exception) -> _Bad:

@@ -1,19 +1,19 @@
-"""``ingest``: decode, normalise (long side cap, RGB JPEG), hash, and mark exact duplicates within the shard."""
+"""``ingest``: decode once at the stored size (long side cap), hash those pixels, mark exact duplicates, store RGB JPEG."""
 
 from __future__ import annotations
 
 import hashlib
-import io
 import json
 from collections.abc import Iterable, Iterator
 from typing import Literal
 
+import numpy as np
 import pyarrow as pa
 from PIL import Image
 
 from pipelines.datasets.base import Dataset, DatasetConfig
 from pipelines.datasets.registry import register
-from pipelines.decode import DecodeConfig, Decoded, decode_sample
+from pipelines.decode import DecodeConfig, Decoded, decode_sample, fit_size
 from pipelines.geometry import scale_geometry
 from pipelines.schema import Failed, InputSample, Outcome, Rejected, Written
 
@@ -21,32 +21,46 @@ from pipelines.schema import Failed, InputSample, Outcome, Rejected, Written
 class IngestConfig(DatasetConfig):
     max_side: int = 1024
     jpeg_quality: int = 95
+    # chroma at half resolution, as img2dataset, cameras and web images store it (4:4:4 costs 1.6x the encode time and
+    # the bytes; measured in benchmarks/ingest.py)
+    jpeg_subsampling: Literal["4:2:0", "4:4:4"] = "4:2:0"
     max_pixels: int = 64_000_000
     min_side: int = 8
     require_caption: bool = True
     duplicates: Literal["reject", "mark"] = "reject"
 
 
-def pixel_sha256(image: Image.Image) -> str:
-    """sha256 over the decoded RGB pixels and the size: equal for the same picture in another container or with other metadata."""
-    h = hashlib.sha256(f"{image.width}x{image.height}:".encode())
-    h.update(image.tobytes())
+def pixel_sha256(pixels: np.ndarray) -> str:
+    """sha256 over the stored image's pixels (HWC uint8 RGB: upright, capped, before JPEG encoding) and their size.
+
+    These are the pixels ingest decoded anyway (nothing is decoded again for the hash). Equal for the same picture in
+    another container or with other metadata, and for any two inputs whose stored images would be identical."""
+    h = hashlib.sha256(f"{pixels.shape[1]}x{pixels.shape[0]}:".encode())
+    h.update(np.ascontiguousarray(pixels).data)
     return h.hexdigest()
 
 
 def normalise(image: Image.Image, max_side: int) -> Image.Image:
     """Downscale so that the long side is at most ``max_side`` (Lanczos); never upscale."""
-    scale = max_side / max(image.size)
-    if scale >= 1:
-        return image
-    size = (max(1, round(image.width * scale)), max(1, round(image.height * scale)))
-    return image.resize(size, Image.Resampling.LANCZOS)
+    size = fit_size(image.size, max_side)
+    return image if size == image.size else image.resize(size, Image.Resampling.LANCZOS)
 
 
-def encode_jpeg(image: Image.Image, quality: int) -> bytes:
-    buf = io.BytesIO()
-    image.save(buf, format="JPEG", quality=quality, subsampling=0 if quality >= 90 else 2, optimize=False)
-    return buf.getvalue()
+def encode_jpeg(image: Image.Image | np.ndarray, quality: int, subsampling: str | None = None) -> bytes:
+    """RGB JPEG (libjpeg-turbo through simplejpeg) of a PIL image or HWC uint8 RGB pixels. ``subsampling`` is "4:2:0"
+    or "4:4:4"; None: 4:4:4 from quality 90 up, else 4:2:0."""
+    import simplejpeg
+
+    pixels = np.ascontiguousarray(np.asarray(image.convert("RGB")) if isinstance(image, Image.Image) else image)
+    chroma = (subsampling or ("4:4:4" if quality >= 90 else "4:2:0")).replace(":", "")
+    return simplejpeg.encode_jpeg(pixels, quality, colorspace="RGB", colorsubsampling=chroma)
+
+
+def stored_jpeg(d: Decoded, quality: int) -> bytes:
+    """The jpg to store for ``d.pixels``: the source's own bytes where they decode to exactly these pixels (``as_is``:
+    e.g. ingest's output read by a downstream dataset that keeps the pixels), so there is no second generation loss;
+    else the pixels encoded at ``quality``."""
+    return d.source_jpeg or encode_jpeg(d.pixels, quality)
 
 
 @register
@@ -70,7 +84,8 @@ class Ingest(Dataset):
     config: IngestConfig
 
     def process(self, samples: Iterable[InputSample]) -> Iterator[Outcome]:
-        decode_config = DecodeConfig(self.config.max_pixels, self.config.min_side, self.config.require_caption)
+        c = self.config
+        decode_config = DecodeConfig(c.max_pixels, c.min_side, c.require_caption, max_side=c.max_side)
         seen: dict[str, str] = {}
         for sample in samples:
             decoded = decode_sample(sample, decode_config)
@@ -80,7 +95,7 @@ class Ingest(Dataset):
             yield self._one(decoded, seen)
 
     def _one(self, d: Decoded, seen: dict[str, str]) -> Outcome:
-        digest = pixel_sha256(d.image)
+        digest = pixel_sha256(d.pixels)
         first = seen.setdefault(digest, d.key)
         fields = {
             "orig_width": d.orig_size[0],
@@ -94,19 +109,19 @@ class Ingest(Dataset):
             fields["duplicate_of"] = first
             if self.config.duplicates == "reject":
                 return Rejected(d.key, d.sample.source_key, "exact_duplicate", f"same pixels as {first}", fields)
-        image = normalise(d.image, self.config.max_side)
-        jpg = encode_jpeg(image, self.config.jpeg_quality)
-        fields.update(width=image.width, height=image.height, jpg_bytes=len(jpg))
+        height, width = d.pixels.shape[:2]
+        jpg = encode_jpeg(d.pixels, self.config.jpeg_quality, self.config.jpeg_subsampling)
+        fields.update(width=width, height=height, jpg_bytes=len(jpg))
         record = {
             "key": d.key,
             "source_key": d.sample.source_key,
-            "width": image.width,
-            "height": image.height,
+            "width": width,
+            "height": height,
             "caption": d.caption,
             "sha256": digest,
             "duplicate_of": fields.get("duplicate_of"),
             "orig": {"width": d.orig_size[0], "height": d.orig_size[1], "format": d.orig_format},
-            "source": _source_meta(d, image),
+            "source": _source_meta(d, (width, height)),
             "models": self.models(),
         }
         files = {
@@ -117,9 +132,10 @@ class Ingest(Dataset):
         return Written(d.key, d.sample.source_key, files, fields)
 
 
-def _source_meta(d: Decoded, stored: Image.Image) -> dict:
-    """The source's json, its geometry (e.g. ground-truth text polygons) scaled to the stored image's pixels."""
-    upright = d.image.size
-    if stored.size == upright:
+def _source_meta(d: Decoded, stored: tuple[int, int]) -> dict:
+    """The source's json, its geometry (e.g. ground-truth text polygons) scaled from the upright full-resolution frame
+    to the stored image's pixels."""
+    upright = d.upright_size
+    if stored == upright:
         return d.meta
-    return scale_geometry(d.meta, stored.width / upright[0], stored.height / upright[1])
+    return scale_geometry(d.meta, stored[0] / upright[0], stored[1] / upright[1])

@@ -11,7 +11,7 @@ import numpy as np
 import pyarrow as pa
 
 from pipelines.datasets.base import Dataset, model_stage
-from pipelines.datasets.ingest import encode_jpeg, normalise
+from pipelines.datasets.ingest import stored_jpeg
 from pipelines.datasets.registry import register
 from pipelines.decode import DecodeConfig, Decoded, decode_sample
 from pipelines.personalization.entities import Entity, count_nouns, extract_entities, grounding_prompt, match_phrase
@@ -108,10 +108,10 @@ class Personalization(Dataset):
     def _prepare(self, sample: InputSample) -> _Prepared | Failed | Rejected:
         """CPU work ahead of the models: decode, normalise, image filters, caption entities."""
         c = self.config
-        d = decode_sample(sample, DecodeConfig(c.max_pixels, 8, True))
+        d = decode_sample(sample, DecodeConfig(c.max_pixels, 8, True, max_side=c.max_side))
         if isinstance(d, Failed):
             return d
-        image = np.asarray(normalise(d.image, c.max_side).convert("RGB"))
+        image = d.pixels
         n_nouns = count_nouns(d.caption)
         reason = image_reason(image, n_nouns, c)
         if reason:
@@ -185,8 +185,6 @@ class Personalization(Dataset):
     def _written(
         self, p: _Prepared, entities: list[dict[str, Any]], dropped: dict[str, int], fields: dict[str, Any]
     ) -> Written:
-        from PIL import Image
-
         d = p.decoded
         h, w = p.image.shape[:2]
         caption = counted_caption(d.caption, entities) if self.config.count_words else d.caption
@@ -203,7 +201,7 @@ class Personalization(Dataset):
             "dropped_boxes": dropped,
             "models": self.models(),
         }
-        jpg = encode_jpeg(Image.fromarray(p.image), self.config.jpeg_quality)
+        jpg = stored_jpeg(d, self.config.jpeg_quality)  # ingest's bytes as they are: the pixels did not change
         files = {
             "jpg": jpg,
             "txt": caption.encode(),

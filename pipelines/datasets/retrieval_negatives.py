@@ -8,10 +8,9 @@ from dataclasses import asdict
 from typing import Any, Literal
 
 import pyarrow as pa
-from PIL import Image
 
 from pipelines.datasets.base import Dataset, DatasetConfig
-from pipelines.datasets.ingest import encode_jpeg, normalise
+from pipelines.datasets.ingest import stored_jpeg
 from pipelines.datasets.registry import register
 from pipelines.decode import DecodeConfig, Decoded, decode_sample
 from pipelines.negatives import NO_ATTRIBUTE_TO_SWAP, VOCAB_VERSION, Negative, NegativesConfig, generate_negatives_many
@@ -60,7 +59,7 @@ class RetrievalNegatives(Dataset):
     def process(self, samples: Iterable[InputSample]) -> Iterator[Outcome]:
         c = self.config
         rules = NegativesConfig(n=c.n, kinds=c.kinds, seed=c.seed)
-        decode_config = DecodeConfig(c.max_pixels, 8, True)
+        decode_config = DecodeConfig(c.max_pixels, 8, True, max_side=c.max_side)
         for batch in batched((decode_sample(s, decode_config) for s in samples), c.batch_size):
             decoded = [d for d in batch if isinstance(d, Decoded)]
             negatives = iter(generate_negatives_many([d.caption for d in decoded], rules))
@@ -75,19 +74,20 @@ class RetrievalNegatives(Dataset):
         }
         if not negatives:
             return Rejected(d.key, d.sample.source_key, NO_ATTRIBUTE_TO_SWAP, "", fields)
-        image: Image.Image = normalise(d.image, self.config.max_side)
-        fields.update(width=image.width, height=image.height)
+        height, width = d.pixels.shape[:2]
+        fields.update(width=width, height=height)
         record = {
             "key": d.key,
             "source_key": d.sample.source_key,
-            "width": image.width,
-            "height": image.height,
+            "width": width,
+            "height": height,
             "caption": d.caption,
             "negatives": [negative_record(n) for n in negatives],
             "models": self.models(),
         }
         files = {
-            "jpg": encode_jpeg(image, self.config.jpeg_quality),
+            # ingest's bytes as they are where the pixels did not change (no second generation loss)
+            "jpg": stored_jpeg(d, self.config.jpeg_quality),
             "txt": d.caption.encode(),
             "json": json.dumps(record, sort_keys=True, ensure_ascii=False).encode(),
         }

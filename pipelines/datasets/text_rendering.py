@@ -11,10 +11,9 @@ from typing import Any, Literal
 
 import numpy as np
 import pyarrow as pa
-from PIL import Image
 
 from pipelines.datasets.base import Dataset, DatasetConfig, model_stage
-from pipelines.datasets.ingest import encode_jpeg, normalise
+from pipelines.datasets.ingest import stored_jpeg
 from pipelines.datasets.registry import register
 from pipelines.decode import DecodeConfig, Decoded, decode_sample
 from pipelines.schema import Failed, InputSample, Outcome, Rejected, Written
@@ -100,10 +99,11 @@ class TextRendering(Dataset):
         return [merge_words(lines, self.config.merge_max_gap) for lines in read] if self.config.merge_words else read
 
     def _prepare(self, sample: InputSample) -> _Ready | Failed:
-        d = decode_sample(sample, DecodeConfig(self.config.max_pixels, 8, require_caption=False))
+        c = self.config
+        d = decode_sample(sample, DecodeConfig(c.max_pixels, 8, require_caption=False, max_side=c.max_side))
         if isinstance(d, Failed):
             return d
-        return _Ready(d, np.asarray(normalise(d.image, self.config.max_side).convert("RGB")))
+        return _Ready(d, d.pixels)
 
     def _annotate(self, r: _Ready, lines: list) -> Outcome:
         from pipelines.text.caption import caption_with_text
@@ -155,7 +155,8 @@ class TextRendering(Dataset):
             "models": self.models(),
         }
         return {
-            "jpg": encode_jpeg(Image.fromarray(r.image), self.config.jpeg_quality),
+            # ingest's bytes as they are where the pixels did not change (no second generation loss)
+            "jpg": stored_jpeg(d, self.config.jpeg_quality),
             "txt": caption.encode(),
             "json": json.dumps(record, sort_keys=True, ensure_ascii=False).encode(),
             "glyph.png": png_bytes(glyph_image(chosen, w, h)),
