@@ -118,6 +118,11 @@ def indefinite_article(next_word: str) -> str:
     return _ENGINE.a(word).split(" ", 1)[0]
 
 
+def number_word(n: int) -> str:
+    """A count in words: 2 -> "two", 21 -> "twenty-one"."""
+    return _ENGINE.number_to_words(n)
+
+
 def match_case(template: str, word: str) -> str:
     """`word` with the letter case of `template`: UPPER, Capitalised or as given."""
     letters = [c for c in template if c.isalpha()]
