@@ -133,14 +133,7 @@ class TextRendering(Dataset):
                 "script": text_script(x.text),
                 "cell": position_cell(x.polygon, w, h),
                 "valid": ok,
-                "words": [
-                    {
-                        "text": word.text,
-                        "score": round(float(word.score), 4),
-                        "polygon": clip_polygon(word.polygon, w, h).round(2).tolist(),
-                    }
-                    for word in x.words
-                ],
+                "words": [{"text": word.text, "score": round(float(word.score), 4)} for word in x.words],
             }
             for x, ok in zip(lines, valid, strict=True)
         ]
