@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from pycocotools import mask as mask_utils
 
-from pipelines.datasets.personalization import counted_caption
+from pipelines.personalization.counting import counted_caption
 from pipelines.personalization.entities import count_nouns, extract_entities, grounding_prompt, match_phrase
 from pipelines.personalization.filters import FilterConfig, count_reason, filter_boxes, image_reason, mask_fill
 from pipelines.runner import BuildSpec, run_build
@@ -92,12 +92,11 @@ def test_mask_fill_and_count_reasons():
 
 
 def test_count_words_caption():
-    entities = [
-        {"label": "dog", "phrase": "brown dog", "span": [2, 11]},
-        {"label": "dog", "phrase": "brown dog", "span": [2, 11]},
-        {"label": "sofa", "phrase": "sofa", "span": [17, 21]},
-    ]
-    assert counted_caption("a brown dog on a sofa", entities) == "two brown dogs on a sofa"
+    entities = extract_entities("a brown dog on a sofa")
+    dog, sofa = entities
+    counted = counted_caption("a brown dog on a sofa", entities, [dog, dog, sofa])
+    assert counted.caption == "two brown dogs on a sofa"
+    assert [counted.caption[slice(*e.span)] for e in counted.entities] == ["brown dogs", "sofa"]
 
 
 @pytest.mark.slow

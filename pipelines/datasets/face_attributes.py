@@ -10,7 +10,6 @@ import json
 import os
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from itertools import islice
 from typing import Literal
 
@@ -126,7 +125,6 @@ class FaceAttributes(Dataset):
             if v is None
         ]
         probs = iter(self.scorer.probabilities(passing, self.options))
-        now = datetime.now(UTC).isoformat(timespec="seconds")
         for f in found:
             if isinstance(f, Failed):
                 yield f
@@ -140,7 +138,7 @@ class FaceAttributes(Dataset):
                 )
             else:
                 for i, (c, v) in enumerate(zip(f.candidates, f.verdicts, strict=True)):
-                    yield self._rejected(f.decoded, i, c, v) if v else self._written(f.decoded, i, c, next(probs), now)
+                    yield self._rejected(f.decoded, i, c, v) if v else self._written(f.decoded, i, c, next(probs))
 
     def _detect(self, d: Decoded) -> _Found:
         image = d.array()
@@ -164,8 +162,8 @@ class FaceAttributes(Dataset):
     def _rejected(self, d: Decoded, i: int, c: Candidate, verdict: tuple[str, str]) -> Rejected:
         return Rejected(f"{d.key}_f{i}", d.sample.source_key, verdict[0], verdict[1], self._fields(d, i, c))
 
-    def _written(self, d: Decoded, i: int, c: Candidate, probs: dict, now: str) -> Written:
-        labels, review = prelabel(probs, self.schema, self.config.prelabel, self.scorer.model_id, now)
+    def _written(self, d: Decoded, i: int, c: Candidate, probs: dict) -> Written:
+        labels, review = prelabel(probs, self.schema, self.config.prelabel, self.scorer.model_id)
         values = {k: lab.value for k, lab in labels.items()}
         text = caption(values)
         fields = self._fields(d, i, c) | {

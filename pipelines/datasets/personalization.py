@@ -14,7 +14,8 @@ from pipelines.datasets.base import Dataset, model_stage
 from pipelines.datasets.ingest import stored_jpeg
 from pipelines.datasets.registry import register
 from pipelines.decode import DecodeConfig, Decoded, decode_sample
-from pipelines.personalization.entities import Entity, count_nouns, extract_entities, grounding_prompt, match_phrase
+from pipelines.personalization.counting import counted_caption
+from pipelines.personalization.entities import Entity, grounding_prompt, match_phrase, parse_caption
 from pipelines.personalization.filters import FilterConfig, count_reason, filter_boxes, image_reason, mask_fill
 from pipelines.schema import Failed, InputSample, Outcome, Rejected, Written
 
@@ -32,7 +33,7 @@ class PersonalizationConfig(FilterConfig):
     device: Literal["cpu", "cuda"] = "cpu"
     dtype: Literal["float32", "bfloat16", "float16"] = "float32"
     sam_boxes_per_call: int = 256
-    count_words: bool = False  # rewrite "a dog" as "two dogs" when two boxes share a label (SDD does this)
+    count_words: bool = False  # rewrite "a dog" as "two dogs" when two boxes match it (SDD does; see counting.py)
 
 
 @dataclass(frozen=True)
@@ -112,12 +113,11 @@ class Personalization(Dataset):
         if isinstance(d, Failed):
             return d
         image = d.pixels
-        n_nouns = count_nouns(d.caption)
-        reason = image_reason(image, n_nouns, c)
+        parsed = parse_caption(d.caption)  # one parse gives the noun count and the entities
+        reason = image_reason(image, parsed.n_nouns, c)
         if reason:
-            return Rejected(d.key, sample.source_key, reason, "", {"caption": d.caption, "n_nouns": n_nouns})
-        entities = extract_entities(d.caption)
-        return _Prepared(d, image, entities, grounding_prompt(entities), n_nouns)
+            return Rejected(d.key, sample.source_key, reason, "", {"caption": d.caption, "n_nouns": parsed.n_nouns})
+        return _Prepared(d, image, parsed.entities, grounding_prompt(parsed.entities), parsed.n_nouns)
 
     def _annotate(self, p: _Prepared, det: Any) -> Outcome:
         c, d = self.config, p.decoded
@@ -129,13 +129,16 @@ class Personalization(Dataset):
             "width": w,
             "height": h,
         }
-        verdicts = filter_boxes(det.boxes, det.scores, w, h, c)
-        kept = [i for i in verdicts.kept if match_phrase(det.phrases[i], p.entities) is not None]
+        # a box whose phrase names no caption entity is dropped (and tallied) before NMS, so it suppresses nothing
+        matches = [match_phrase(phrase, p.entities) for phrase in det.phrases]
+        verdicts = filter_boxes(det.boxes, det.scores, w, h, c, [m is not None for m in matches])
+        kept = verdicts.kept
         dropped = [r for r in verdicts.reasons if r is not None]
         entities: list[dict[str, Any]] = []
+        matched: list[Entity] = []
         if kept:
             masks = self.segmenter.segment(p.image, det.boxes[kept])
-            entities, mask_drops = self._entities(p, det, kept, masks)
+            entities, matched, mask_drops = self._entities(p, det, kept, [matches[i] for i in kept], masks)
             dropped += mask_drops
         fields.update(
             n_entities=len(entities),
@@ -151,12 +154,15 @@ class Personalization(Dataset):
                 f"{len(entities)} boxes kept of {len(det)}; dropped {_tally(dropped)}",
                 fields,
             )
-        return self._written(p, entities, _tally(dropped), fields)
+        return self._written(p, entities, matched, _tally(dropped), fields)
 
-    def _entities(self, p: _Prepared, det: Any, kept: list[int], masks: Any) -> tuple[list[dict[str, Any]], list[str]]:
+    def _entities(
+        self, p: _Prepared, det: Any, kept: list[int], matches: list[Entity], masks: Any
+    ) -> tuple[list[dict[str, Any]], list[Entity], list[str]]:
+        """The record of each kept box whose mask fills enough of it, the entity each matched, and the mask drops."""
         from models.rle import masks_to_rle
 
-        out, drops = [], []
+        out, matched, drops = [], [], []
         rles = masks_to_rle(masks.masks)
         h, w = p.image.shape[:2]
         for j, i in enumerate(kept):
@@ -165,7 +171,8 @@ class Personalization(Dataset):
             if fill < self.config.min_mask_fill:
                 drops.append("mask_fill")
                 continue
-            entity = match_phrase(det.phrases[i], p.entities)
+            entity = matches[j]
+            matched.append(entity)
             out.append(
                 {
                     "label": entity.label,
@@ -180,14 +187,21 @@ class Personalization(Dataset):
                     "area_ratio": round(float((box[2] - box[0]) * (box[3] - box[1]) / (w * h)), 4),
                 }
             )
-        return out, drops
+        return out, matched, drops
 
     def _written(
-        self, p: _Prepared, entities: list[dict[str, Any]], dropped: dict[str, int], fields: dict[str, Any]
+        self,
+        p: _Prepared,
+        entities: list[dict[str, Any]],
+        matched: list[Entity],
+        dropped: dict[str, int],
+        fields: dict[str, Any],
     ) -> Written:
         d = p.decoded
         h, w = p.image.shape[:2]
-        caption = counted_caption(d.caption, entities) if self.config.count_words else d.caption
+        caption = d.caption
+        if self.config.count_words:
+            caption, entities = _counted(d.caption, p.entities, entities, matched)
         record = {
             "key": d.key,
             "source_key": d.sample.source_key,
@@ -214,28 +228,12 @@ def _tally(reasons: list[str]) -> dict[str, int]:
     return {r: reasons.count(r) for r in sorted(set(reasons))}
 
 
-_COUNT_WORDS = {2: "two", 3: "three", 4: "four", 5: "five", 6: "six", 7: "seven", 8: "eight"}
-
-
-def counted_caption(caption: str, entities: list[dict[str, Any]]) -> str:
-    """SDD's count rewrite: where k >= 2 boxes share a label, the first mention of that phrase becomes "k <plural phrase>"
-    (with its article), e.g. "a dog on a sofa" with two dog boxes -> "two dogs on a sofa"."""
-    from pipelines.negatives.inflect import pluralize
-
-    counts: dict[str, int] = {}
-    for e in entities:
-        counts[e["label"]] = counts.get(e["label"], 0) + 1
-    spans = {}
-    for e in entities:
-        if counts[e["label"]] >= 2 and e["label"] not in spans:
-            spans[e["label"]] = (tuple(e["span"]), e["phrase"])
-    out = caption
-    for label, ((start, end), phrase) in sorted(spans.items(), key=lambda kv: -kv[1][0][0]):
-        before = out[:start].rstrip()
-        for article in ("a", "an", "the", "one"):
-            if before.lower().endswith(" " + article) or before.lower() == article:
-                start = len(before) - len(article)
-                break
-        plural = phrase[: len(phrase) - len(label)] + pluralize(label) if phrase.endswith(label) else phrase
-        out = out[:start] + f"{_COUNT_WORDS.get(counts[label], str(counts[label]))} {plural}" + out[end:]
-    return out
+def _counted(
+    caption: str, parsed: list[Entity], records: list[dict[str, Any]], matched: list[Entity]
+) -> tuple[str, list[dict[str, Any]]]:
+    """The count-rewritten caption, and the entity records with phrase and span moved into it."""
+    counted = counted_caption(caption, parsed, matched)
+    moved = [counted.entities[parsed.index(m)] for m in matched]
+    return counted.caption, [
+        r | {"phrase": e.phrase, "span": list(e.span)} for r, e in zip(records, moved, strict=True)
+    ]

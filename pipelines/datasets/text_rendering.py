@@ -33,7 +33,7 @@ class TextRenderingConfig(DatasetConfig):
     min_area_ratio: float = 0.01
     max_area_ratio: float = 0.8
     reject_document_like: bool = False
-    merge_words: bool = True  # join boxes PP-OCR split at wide word gaps back into lines (see lines.merge_words)
+    merge_words: bool = True  # join confident boxes PP-OCR split at wide word gaps back into lines (lines.merge_words)
     merge_max_gap: float = 1.0  # in line heights
     max_side: int = 1024
     jpeg_quality: int = 95
@@ -93,10 +93,14 @@ class TextRendering(Dataset):
         yield from model_stage(samples, self._prepare, self._read, self._annotate, c.batch_size, c.decode_threads)
 
     def _read(self, work: list[_Ready]) -> list[list]:
-        from pipelines.text.lines import merge_words
+        """OCR lines, with the confident boxes of a row joined (the confidence filter comes first: see merge_words)."""
+        from pipelines.text.lines import merge_words, unmerged
 
+        c = self.config
         read = self.ocr.read([r.image for r in work])
-        return [merge_words(lines, self.config.merge_max_gap) for lines in read] if self.config.merge_words else read
+        if not c.merge_words:
+            return [unmerged(lines) for lines in read]
+        return [merge_words(lines, c.merge_max_gap, self.rules.min_score) for lines in read]
 
     def _prepare(self, sample: InputSample) -> _Ready | Failed:
         c = self.config
@@ -129,6 +133,7 @@ class TextRendering(Dataset):
                 "script": text_script(x.text),
                 "cell": position_cell(x.polygon, w, h),
                 "valid": ok,
+                "words": [{"text": word.text, "score": round(float(word.score), 4)} for word in x.words],
             }
             for x, ok in zip(lines, valid, strict=True)
         ]

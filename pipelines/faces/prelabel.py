@@ -31,12 +31,17 @@ def _graded(attr: Attribute, probs: dict[str, float]) -> tuple[dict[str, int], f
 
 
 def prelabel(
-    probs: dict[str, dict[str, float]], schema: AttributeSchema, config: PrelabelConfig, model_id: str, time: str
+    probs: dict[str, dict[str, float]],
+    schema: AttributeSchema,
+    config: PrelabelConfig,
+    model_id: str,
+    time: str | None = None,
 ) -> tuple[dict[str, Label], list[str]]:
     """Labels by label key from attribute -> option -> probability, and the attributes (not keys) that need review.
 
     Binary: 1 when P("1") >= threshold, confidence = distance past the threshold scaled to [0, 1]. Graded: the most
-    probable class is 1, the others -1, confidence = the margin between the two most probable classes."""
+    probable class is 1, the others -1, confidence = the margin between the two most probable classes. ``time`` stays
+    None in the datasets (see ``Label``)."""
     labels: dict[str, Label] = {}
     review: list[str] = []
     for attr in schema.attributes:

@@ -311,7 +311,8 @@ def task_errors(tasks: list[dict[str, Any]], schema: AttributeSchema) -> list[st
 
 
 def provenance_errors(records: list[dict[str, Any]]) -> list[str]:
-    """Labels whose value is not 1/-1/0 or that lack a source, annotator or time."""
+    """Labels whose value is not 1/-1/0, that lack a source or annotator, or human labels without a time (model labels
+    carry none: see ``Label``)."""
     errors = []
     for r in records:
         for k, lab in r.get("attributes", {}).items():
@@ -319,7 +320,7 @@ def provenance_errors(records: list[dict[str, Any]]) -> list[str]:
                 lab.get("value") not in (1, -1, 0)
                 or lab.get("source") not in ("model", "human")
                 or not lab.get("annotator")
-                or not lab.get("time")
+                or (lab["source"] == "human" and not lab.get("time"))
             ):
                 errors.append(f"{r.get('key')}.{k}: {lab}")
             elif lab["source"] == "human" and "model" not in lab:

@@ -93,14 +93,16 @@ def load_schema(version: str = "v1") -> AttributeSchema:
 
 @dataclass(frozen=True)
 class Label:
-    """One attribute label with its provenance: who gave it (a model id or a Label Studio annotator) and when (ISO 8601 UTC).
+    """One attribute label with its provenance: who gave it (a model id or a Label Studio annotator) and, for a human
+    label, when (ISO 8601 UTC, Label Studio's). A model label has no time (None): it is a function of the model and the
+    input, and a wall-clock time in it would make every rebuild of a shard differ.
 
     ``confidence`` (model labels): 0 at the decision threshold, 1 at certainty; ``score``: the model's probability."""
 
     value: int
     source: Literal["model", "human"]
     annotator: str
-    time: str
+    time: str | None = None
     confidence: float | None = None
     score: float | None = None
 
@@ -120,5 +122,10 @@ class Label:
     @classmethod
     def from_json(cls, d: dict) -> Label:
         return cls(
-            int(d["value"]), d["source"], str(d["annotator"]), str(d["time"]), d.get("confidence"), d.get("score")
+            int(d["value"]),
+            d["source"],
+            str(d["annotator"]),
+            None if d.get("time") is None else str(d["time"]),
+            d.get("confidence"),
+            d.get("score"),
         )

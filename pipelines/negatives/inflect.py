@@ -1,108 +1,126 @@
-"""Small English inflection helpers: noun number, 3rd-person verbs, indefinite articles and letter case."""
+"""English inflection through maintained libraries: noun number, verb agreement, indefinite articles, letter case.
+
+Lemmas (singular nouns, verb bases) and verb forms come from lemminflect's dictionary (with its out-of-vocabulary
+rules); plurals of singular nouns and "a"/"an" from inflect. Both only see single words; nothing here parses.
+"""
 
 from __future__ import annotations
 
-import json
 import re
-from pathlib import Path
+from functools import cache
+from importlib.metadata import version
 
-_DATA = json.loads((Path(__file__).parent / "data" / "inflections_v1.json").read_text(encoding="utf-8"))
-INFLECTIONS_VERSION: str = _DATA["version"]
-_IRREGULAR_PLURALS: dict[str, str] = _DATA["irregular_plurals"]
-_INVARIANT = frozenset(_DATA["invariant"])
-_PLURAL_ONLY = frozenset(_DATA["plural_only"])
-_IRREGULAR_SINGULARS = {plural: singular for singular, plural in _IRREGULAR_PLURALS.items()}
-_MAN_EXCEPTIONS = {"human", "german", "shaman", "caiman", "roman", "talisman", "ottoman"}
-_SIBILANT = re.compile(r"(s|x|z|ch|sh)$")
-_CONSONANT_Y = re.compile(r"[^aeiou]y$")
-_AN_EXCEPTIONS = ("uni", "use", "usu", "uti", "ura", "ure", "uro", "eu", "ewe", "one", "once", "ufo", "u-", "ubiq")
-_A_EXCEPTIONS = ("hour", "honest", "honor", "honour", "heir", "herb")
-_VERB_SG_TO_PL = {"is": "are", "was": "were", "has": "have", "does": "do", "'s": "'re"}
-_VERB_PL_TO_SG = {plural: singular for singular, plural in _VERB_SG_TO_PL.items()}
+import inflect as _inflect
+import lemminflect
+
+INFLECTIONS_VERSION: str = f"inflect-{version('inflect')}+lemminflect-{version('lemminflect')}"
+_ENGINE = _inflect.engine()
+
+# Nouns with no singular in everyday use (pluralia tantum): invariant, and plural for agreement. A fact about the
+# words, not a rule: lemminflect reads "pants" as the plural of "pant", inflect pluralises "jeans" to "jeanss".
+PLURAL_ONLY = frozenset(
+    [
+        "binoculars",
+        "cattle",
+        "clothes",
+        "glasses",
+        "goggles",
+        "jeans",
+        "leggings",
+        "pajamas",
+        "pants",
+        "pliers",
+        "police",
+        "pyjamas",
+        "scissors",
+        "shorts",
+        "sunglasses",
+        "tights",
+        "tongs",
+        "trousers",
+    ]
+)
+_CONTRACTIONS = {"'s": "'re", "'re": "'s"}
+_DIGITS = re.compile(r"\d+")
 
 
 def pluralize(noun: str) -> str:
-    """The plural of a singular English noun, keeping the case pattern of `noun`."""
+    """The plural of an English noun, keeping its case pattern; a noun that is plural already comes back unchanged
+    ("dogs" stays "dogs", never "dogses"), as does an invariant one ("sheep")."""
     return match_case(noun, _plural_lower(noun.lower()))
 
 
+@cache
 def _plural_lower(low: str) -> str:
-    if low in _INVARIANT:
-        return low
-    if low in _IRREGULAR_PLURALS:
-        return _IRREGULAR_PLURALS[low]
-    if low.endswith("man") and low not in _MAN_EXCEPTIONS:
-        return low[:-2] + "en"
-    if _SIBILANT.search(low):
-        return low + "es"
-    if _CONSONANT_Y.search(low):
-        return low[:-1] + "ies"
-    return low + "s"
+    return low if not low.strip() or is_plural_noun(low) else _ENGINE.plural_noun(low)
 
 
 def singularize(noun: str) -> str:
-    """The singular of a plural English noun (best effort; singular input comes back unchanged)."""
+    """The singular of a plural English noun, keeping its case pattern; singular and plural-only nouns come back
+    unchanged."""
     return match_case(noun, _singular_lower(noun.lower()))
 
 
+@cache
 def _singular_lower(low: str) -> str:
-    if low in _INVARIANT:
+    if low in PLURAL_ONLY or not low.strip():
         return low
-    if low in _IRREGULAR_SINGULARS:
-        return _IRREGULAR_SINGULARS[low]
-    if low.endswith("men") and len(low) > 3 and low[:-3] + "man" not in _MAN_EXCEPTIONS:
-        return low[:-2] + "an"
-    if low.endswith("ies") and len(low) > 4:
-        return low[:-3] + "y"
-    if re.search(r"(ss|x|z|ch|sh)es$", low):
-        return low[:-2]
-    if low.endswith("s") and not re.search(r"(ss|us|is)$", low):
-        return low[:-1]
+    lemmas = lemminflect.getLemma(low, upos="NOUN")
+    lemma = lemmas[0] if lemmas else low
+    if lemma != low:
+        return lemma
+    # lemminflect lists some irregular plurals as lemmas of their own ("people"); take inflect's singular when it is a
+    # known noun whose plural is this word (inflect alone would make "bus" "bu")
+    single = _ENGINE.singular_noun(low)
+    if single and lemminflect.getAllLemmas(single, upos="NOUN") and _ENGINE.plural_noun(single) == low:
+        return single
     return low
 
 
 def is_plural_noun(noun: str) -> bool:
-    """Whether `noun` reads as plural by form alone (used by validity checks, not by generation)."""
+    """Whether ``noun`` reads as plural by form alone: it has a different singular, or is plural-only ("jeans")."""
     low = noun.lower()
-    if low in _INVARIANT:
-        return low in _PLURAL_ONLY
-    return singularize(low) != low or low in _IRREGULAR_SINGULARS
+    return low in PLURAL_ONLY or _singular_lower(low) != low
 
 
 def agree_verb(verb: str, plural: bool) -> str:
-    """A present/past auxiliary or 3rd-person present verb made to agree with a subject's number."""
-    low = verb.lower()
-    if plural:
-        if low in _VERB_SG_TO_PL:
-            return match_case(verb, _VERB_SG_TO_PL[low])
-        return verb if low.endswith("ss") else match_case(verb, _verb_base(low))
-    if low in _VERB_PL_TO_SG:
-        return match_case(verb, _VERB_PL_TO_SG[low])
-    if low in _VERB_SG_TO_PL or low in {"had", "did"}:
-        return verb
-    return match_case(verb, low + ("es" if _SIBILANT.search(low) or low.endswith("o") else "s"))
+    """A present-tense verb or auxiliary made to agree with a subject's number ("is" <-> "are", "sits" <-> "sit",
+    "was" <-> "were"); other past forms ("had", "sat") agree with both and come back unchanged."""
+    return match_case(verb, _agreed_lower(verb.lower(), plural))
 
 
-def _verb_base(low: str) -> str:
-    if low.endswith("ies") and len(low) > 4:
-        return low[:-3] + "y"
-    if re.search(r"(ss|x|z|ch|sh|o)es$", low):
-        return low[:-2]
-    return low[:-1] if low.endswith("s") else low
+@cache
+def _agreed_lower(low: str, plural: bool) -> str:
+    if low in _CONTRACTIONS:
+        return "'re" if plural else "'s"
+    lemmas = lemminflect.getLemma(low, upos="VERB")
+    if not lemmas:
+        return low
+    lemma = lemmas[0]
+    present = {lemma, *lemminflect.getInflection(lemma, tag="VBZ"), *lemminflect.getInflection(lemma, tag="VBP")}
+    if low not in present:
+        return ("were" if plural else "was") if lemma == "be" and low in ("was", "were") else low
+    if lemma == "be":
+        return "are" if plural else "is"
+    return lemminflect.getInflection(lemma, tag="VBP" if plural else "VBZ")[0]
 
 
+@cache
 def indefinite_article(next_word: str) -> str:
-    """'a' or 'an' for the word that follows the article, by its (approximate) first sound."""
-    low = next_word.lower().lstrip("\"'(")
-    if not low:
+    """'a' or 'an' for the word that follows the article, by its first sound (inflect's rules: "an hour", "a unicorn",
+    "an FBI agent"); a number is read as words ("an 8", "an 18", "a 100")."""
+    word = next_word.lstrip("\"'(")
+    if not word:
         return "a"
-    if low.startswith(_A_EXCEPTIONS):
-        return "an"
-    if low[0].isdigit():
-        return "an" if re.match(r"(8|11|18)(\D|$)|8\d", low) else "a"
-    if low.startswith(_AN_EXCEPTIONS):
-        return "a"
-    return "an" if low[0] in "aeiou" else "a"
+    digits = _DIGITS.match(word)
+    if digits:
+        word = _ENGINE.number_to_words(digits.group(0))
+    return _ENGINE.a(word).split(" ", 1)[0]
+
+
+def number_word(n: int) -> str:
+    """A count in words: 2 -> "two", 21 -> "twenty-one"."""
+    return _ENGINE.number_to_words(n)
 
 
 def match_case(template: str, word: str) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -76,8 +77,29 @@ class BoxVerdicts:
         return [i for i, r in enumerate(self.reasons) if r is None]
 
 
-def filter_boxes(boxes: np.ndarray, scores: np.ndarray, width: int, height: int, cfg: FilterConfig) -> BoxVerdicts:
-    """Score, area ratio and aspect per box; then greedy NMS and near-duplicate removal among survivors, best score first."""
+# every reason a box can be dropped for, in the order they are tested
+BOX_REASONS = (
+    "box_score",
+    "box_no_entity",
+    "box_area_ratio",
+    "box_aspect",
+    "box_nms",
+    "box_near_duplicate",
+    "mask_fill",
+)
+
+
+def filter_boxes(
+    boxes: np.ndarray,
+    scores: np.ndarray,
+    width: int,
+    height: int,
+    cfg: FilterConfig,
+    matched: Sequence[bool] | None = None,
+) -> BoxVerdicts:
+    """Per box: score, a caption entity for its phrase (``matched``; all match when None), area ratio and aspect; then
+    greedy NMS and near-duplicate removal among the survivors only, best score first, so that a box dropped for any
+    earlier reason never suppresses another."""
     reasons: list[str | None] = [None] * len(boxes)
     w = boxes[:, 2] - boxes[:, 0]
     h = boxes[:, 3] - boxes[:, 1]
@@ -86,6 +108,8 @@ def filter_boxes(boxes: np.ndarray, scores: np.ndarray, width: int, height: int,
     for i in range(len(boxes)):
         if scores[i] <= cfg.min_score:
             reasons[i] = "box_score"
+        elif matched is not None and not matched[i]:
+            reasons[i] = "box_no_entity"
         elif not cfg.min_area_ratio <= area_ratio[i] <= cfg.max_area_ratio:
             reasons[i] = "box_area_ratio"
         elif not cfg.min_aspect <= aspect[i] <= cfg.max_aspect:
@@ -119,5 +143,4 @@ def count_reason(n_kept: int, dropped: list[str], cfg: FilterConfig) -> str | No
         return None
     if not dropped:
         return "box_count"
-    order = ["box_score", "box_area_ratio", "box_aspect", "box_nms", "box_near_duplicate", "mask_fill"]
-    return max(order, key=lambda r: (dropped.count(r), -order.index(r)))
+    return max(BOX_REASONS, key=lambda r: (dropped.count(r), -BOX_REASONS.index(r)))

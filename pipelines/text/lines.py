@@ -272,23 +272,56 @@ def _join_text(a: str, b: str, overlapping: bool) -> str:
     return f"{a} {b}"
 
 
-def merge_words(lines: Sequence[TextLine], max_gap: float = 1.0) -> list[TextLine]:
-    """Join horizontal boxes that continue each other on a row (PP-OCR splits lines at wide word gaps) into one line:
-    the union box, texts joined by a space, the score weighted by characters. Lines come in reading order (the engine's)
-    and stay in it; the others pass unchanged."""
-    from models.ocr.base import TextLine as Line
+@dataclass(frozen=True)
+class MergedLine:
+    """A line as ``merge_words`` gives it: ``polygon`` (4, 2) float32 pixels, ``text``, ``score`` (of ``words``, weighted
+    by characters), and ``words``: the engine's lines it was joined from, in reading order (one when nothing was
+    joined), each with its own polygon, text and score."""
 
-    out: list[TextLine] = []
+    polygon: np.ndarray
+    text: str
+    score: float
+    words: tuple[TextLine, ...]
+
+
+def merge_words(lines: Sequence[TextLine], max_gap: float = 1.0, min_score: float = 0.0) -> list[MergedLine]:
+    """Join horizontal boxes that continue each other on a row (PP-OCR splits lines at wide word gaps) into one line:
+    the union box, texts joined by a space, the score weighted by characters. Only confident boxes (score >=
+    ``min_score``) are joined, so a low-score box never lifts into, nor drags down, a confident line: "OPEN" (0.99) next
+    to "#~x" (0.10) stays "OPEN" plus a separate unconfident "#~x". Lines come in reading order (the engine's) and stay
+    in it; the others pass unchanged."""
+    out: list[MergedLine] = []
     for line in lines:
-        prev = next((i for i in range(len(out) - 1, -1, -1) if _joinable(out[i], line, max_gap)), None)
+        word = MergedLine(line.polygon, line.text, float(line.score), (line,))
+        prev = None
+        if line.score >= min_score:
+            prev = next(
+                (
+                    i
+                    for i in range(len(out) - 1, -1, -1)
+                    if out[i].score >= min_score and _joinable(out[i], line, max_gap)
+                ),
+                None,
+            )
         if prev is None:
-            out.append(line)
-            continue
-        a = out[prev]
-        ax0, ay0, ax1, ay1 = _bounds(a.polygon)
-        bx0, by0, bx1, by1 = _bounds(line.polygon)
-        x0, y0, x1, y1 = min(ax0, bx0), min(ay0, by0), max(ax1, bx1), max(ay1, by1)
-        text = _join_text(a.text, line.text, bx0 < ax1)
-        score = (a.score * len(a.text) + line.score * len(line.text)) / max(len(a.text) + len(line.text), 1)
-        out[prev] = Line(np.array([[x0, y0], [x1, y0], [x1, y1], [x0, y1]], dtype=np.float32), text, float(score))
+            out.append(word)
+        else:
+            out[prev] = _joined(out[prev], word)
     return out
+
+
+def unmerged(lines: Sequence[TextLine]) -> list[MergedLine]:
+    """The engine's lines as they are, each its own single word (when word merging is off)."""
+    return [MergedLine(line.polygon, line.text, float(line.score), (line,)) for line in lines]
+
+
+def _joined(a: MergedLine, b: MergedLine) -> MergedLine:
+    ax0, ay0, ax1, ay1 = _bounds(a.polygon)
+    bx0, by0, bx1, by1 = _bounds(b.polygon)
+    x0, y0, x1, y1 = min(ax0, bx0), min(ay0, by0), max(ax1, bx1), max(ay1, by1)
+    text = _join_text(a.text, b.text, bx0 < ax1)
+    words = a.words + b.words
+    chars = sum(len(w.text) for w in words)
+    score = sum(w.score * len(w.text) for w in words) / max(chars, 1)
+    polygon = np.array([[x0, y0], [x1, y0], [x1, y1], [x0, y1]], dtype=np.float32)
+    return MergedLine(polygon, text, float(score), words)
