@@ -4,7 +4,8 @@ without the eye check (the fallback), and scikit-image's LBP cascade.
 Sets: the sample source's photos (its 3 portraits, each with the face box drawn by hand below, and its 19 photos and
 10 rendered signs without people), and scikit-image's ``lfw_subset`` (100 LFW face crops and 100 non-face patches,
 25 px, upscaled to 100 px). A detection is the face when its IoU with the known box is >= 0.3; every other detection
-is a false positive. Times are the median over interleaved repeats, per image."""
+is a false positive. Times are the median over interleaved repeats, per image, on one core (torch and OpenCV held to
+one thread: on shared cores their thread pools otherwise measure the neighbours)."""
 
 from __future__ import annotations
 
@@ -47,7 +48,7 @@ def sample_source_cases() -> list[Case]:
             faces = (PORTRAIT_FACES[name],) if "face" in tags else ()
             cases.append(Case(name, image, faces))
     for item in text_items():
-        cases.append(Case(item.key, _rgb(item.files["jpg"]), ()))
+        cases.append(Case(item.name, _rgb(item.files["jpg"]), ()))
     return cases
 
 
@@ -134,6 +135,11 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--min-face", type=int, default=40, help="minimum face side, px (face_attributes' default)")
     args = parser.parse_args()
+    import cv2
+    import torch
+
+    torch.set_num_threads(1)
+    cv2.setNumThreads(1)
     sets = {"sample_source": sample_source_cases(), "lfw_subset_x4": lfw_cases()}
     dets = detectors(args.min_face)
     found: dict[tuple[str, str], list[list[Box]]] = {}

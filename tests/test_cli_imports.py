@@ -112,3 +112,14 @@ def test_probe_sees_a_heavy_import():
     got = _probe("datasets")
     assert got["exit"] == 0 and "ingest" in got["output"]
     assert "torch" in got["loaded"]
+
+
+def test_build_still_refuses_an_unknown_dataset(tmp_path):
+    """Dataset names are checked when ``build`` gets one (no longer at import): an unknown name is a usage error."""
+    from click.testing import CliRunner
+
+    from pipelines.cli import main
+
+    result = CliRunner().invoke(main, ["build", "nosuch", "--source", str(tmp_path), "--out", str(tmp_path / "o")])
+    assert result.exit_code == 2
+    assert "'nosuch' is not one of" in result.output and "ingest" in result.output
