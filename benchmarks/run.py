@@ -11,6 +11,8 @@ BENCHMARKS = [
     "benchmarks.ocr",
     "benchmarks.annotate",
     "benchmarks.validate_scale",
+    "benchmarks.cli",
+    "benchmarks.face_detect",
 ]
 
 

@@ -1,4 +1,7 @@
-"""The ``shardsmith`` command line: build datasets without Dagster, and look at what was built."""
+"""The ``shardsmith`` command line: build datasets without Dagster, and look at what was built.
+
+Only click, pyarrow, PIL and fsspec load at import: torch, OpenCV, Beam and the models load inside ``build`` (and the
+commands that need them), so that ``stats``, ``validate``, ``show`` and ``grid`` answer at once."""
 
 from __future__ import annotations
 
@@ -13,8 +16,23 @@ from typing import Any
 import click
 from tqdm import tqdm
 
-from pipelines.datasets import dataset_names
 from pipelines.store import DatasetDir, ShardReader
+
+
+class DatasetName(click.ParamType):
+    """A dataset name, checked against the registry only when a command gets one (importing every dataset loads torch)."""
+
+    name = "dataset"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> str:
+        from pipelines.datasets import dataset_names
+
+        if value not in (names := dataset_names()):
+            self.fail(f"{value!r} is not one of {', '.join(names)}", param, ctx)
+        return value
+
+    def get_metavar(self, param: click.Parameter, ctx: click.Context | None = None) -> str:
+        return "DATASET"
 
 
 def _parse_sets(values: tuple[str, ...]) -> dict[str, Any]:
@@ -52,7 +70,7 @@ def sample_source(out: str, shards: int, copies: int) -> None:
 
 
 @main.command()
-@click.argument("dataset", type=click.Choice(dataset_names()))
+@click.argument("dataset", type=DatasetName())
 @click.option(
     "--source", required=True, help="img2dataset output or a folder of images with a captions file (path or URL)."
 )
@@ -158,7 +176,7 @@ def _print_summary(report: dict[str, Any]) -> None:
 @click.option("--per-shard", is_flag=True, help="One line per shard.")
 def stats(directory: str, as_json: bool, per_shard: bool) -> None:
     """Totals over the committed shards of a dataset directory: counts by status and reason, timings."""
-    from pipelines.runner import summarize
+    from pipelines.summary import summarize
 
     d = DatasetDir(directory)
     shards = d.done_shards()
@@ -261,6 +279,8 @@ def validate(directory: str, quick: bool, as_json: bool, source: str | None, sou
 @main.command("datasets")
 def list_datasets() -> None:
     """List the datasets this installation can build."""
+    from pipelines.datasets import dataset_names
+
     for name in dataset_names():
         click.echo(name)
 

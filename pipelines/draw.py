@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import importlib.util
 import io
 import os
 import textwrap
+from functools import cache
 from typing import Any
 
-import matplotlib
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
@@ -27,11 +28,19 @@ PALETTE = [
     (0, 128, 128),
     (170, 110, 40),
 ]
-_FONT = os.path.join(matplotlib.get_data_path(), "fonts", "ttf", "DejaVuSans.ttf")
+
+
+@cache
+def _font_path() -> str:
+    """DejaVu Sans from matplotlib's data folder, found without importing matplotlib (the CLI need not pay for its import)."""
+    spec = importlib.util.find_spec("matplotlib")
+    if spec is None or not spec.submodule_search_locations:
+        raise ModuleNotFoundError("matplotlib is not installed: its DejaVu font draws the labels")
+    return os.path.join(spec.submodule_search_locations[0], "mpl-data", "fonts", "ttf", "DejaVuSans.ttf")
 
 
 def font(size: int) -> ImageFont.FreeTypeFont:
-    return ImageFont.truetype(_FONT, size)
+    return ImageFont.truetype(_font_path(), size)
 
 
 def load_image(files: dict[str, bytes]) -> Image.Image:

@@ -27,11 +27,14 @@ def review() -> None:
 @click.option("--schema-version", default="v1", show_default=True)
 def export(dataset_dir: str, out: str, image_base: str, everything: bool, schema_version: str) -> None:
     """Write Label Studio import tasks (model labels as predictions) for a face_attributes directory."""
-    from pipelines.faces.review import export_review
+    from pipelines.faces.review import UnsafeKey, export_review
     from pipelines.faces.schema import load_schema
 
     shards = DatasetDir(dataset_dir).done_shards()
-    counts = export_review(dataset_dir, out, load_schema(schema_version), shards, image_base, not everything)
+    try:
+        counts = export_review(dataset_dir, out, load_schema(schema_version), shards, image_base, not everything)
+    except UnsafeKey as e:
+        raise click.ClickException(str(e)) from e
     click.echo(
         f"{sum(counts.values())} tasks in {len(shards)} shards -> {out} (labeling config: {out}/labeling_config.xml)"
     )

@@ -17,6 +17,7 @@ from apache_beam.options.pipeline_options import PipelineOptions
 from pipelines.datasets import Dataset, build_shard, make_dataset
 from pipelines.sources.base import SourceShard, open_source
 from pipelines.store.layout import DatasetDir
+from pipelines.summary import summarize
 
 log = logging.getLogger(__name__)
 
@@ -148,28 +149,3 @@ def run_build(
     result = p.result
     counters = {r.key.metric.name: r.committed for r in result.metrics().query(MetricsFilter())["counters"]}
     return summarize(spec.out, [s.shard for s in shards], counters)
-
-
-def summarize(out: DatasetDir, shards: list[str], counters: dict[str, int] | None = None) -> dict[str, Any]:
-    """Totals over ``shards`` read back from their stats files (the source of truth, whatever ran them)."""
-    totals = {"ok": 0, "rejected": 0, "failed": 0}
-    reasons: dict[str, dict[str, int]] = {"rejected": {}, "failed": {}}
-    inputs = 0
-    done = [s for s in shards if out.is_done(s)]
-    for shard in done:
-        stats = out.read_stats(shard)
-        inputs += stats["inputs"]
-        for status, n in stats["counts"].items():
-            totals[status] += n
-        for status, by_reason in stats["reasons"].items():
-            for reason, n in by_reason.items():
-                reasons[status][reason] = reasons[status].get(reason, 0) + n
-    return {
-        "dataset_dir": out.url,
-        "shards": shards,
-        "shards_done": done,
-        "inputs": inputs,
-        "counts": totals,
-        "reasons": reasons,
-        "counters": counters or {},
-    }

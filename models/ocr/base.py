@@ -31,12 +31,14 @@ class OCRConfig:
     ``None`` builds them from the PP-OCRv4 ONNX files in the rapidocr_onnxruntime wheel (see model_dirs.py).
 
     Detection thresholds go to both backends so that they post-process alike: PaddleOCR 3's pipeline defaults,
-    except ``det_box_thresh`` 0.5 (RapidOCR's; 0.6 drops 3 of the 7 lines of scikit-image's page.png).
+    except ``det_box_thresh`` 0.5 (RapidOCR's; with it both backends find all 7 lines of scikit-image's page.png,
+    ``page_png`` in benchmarks/results/ocr.json).
     ``rec_score_thresh`` 0 keeps every line: filtering on score is the pipeline's job.
     """
 
-    # Same models, same detections, equal text accuracy; paddle used ~6% less CPU per image (median) in
-    # benchmarks/ocr_backends.py, rapid loads faster (about 1 s against 2-10 s).
+    # Same models, same detections (benchmarks/ocr.py, results/ocr.json, space_boost=16): paddle uses 16% less CPU per
+    # image (median 116.1 ms against 138.3), rapid is ahead on sentence accuracy (0.984 against 0.969 on merged lines)
+    # and loads faster (0.42-0.52 s against 0.66-2.76 s).
     backend: Backend = "paddle"
     det_model_dir: Path | None = None
     rec_model_dir: Path | None = None

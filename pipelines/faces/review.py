@@ -9,6 +9,7 @@ Formats (labelstud.io/guide/predictions, /guide/task_format): an import is a lis
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -19,6 +20,11 @@ from pipelines.faces.schema import AttributeSchema, Label
 
 IMAGE = "image"  # the name of the Image object tag, and the task data key holding the image URL
 BINARY_CHOICES = ("1", "-1", "0")
+_PATH_PART = re.compile(r"[A-Za-z0-9_-]+")  # a contract key: no dot, no slash, so never "..", "/abs" or "a/../../b"
+
+
+class UnsafeKey(ValueError):
+    """A tar key or shard name that cannot be a file name inside the export folder (``../../evil``, ``/etc/x``)."""
 
 
 def labeling_config(schema: AttributeSchema) -> str:
@@ -189,6 +195,14 @@ def _write(fs: Any, path: str, data: bytes) -> None:
     write_bytes_atomic(fs, path, data)
 
 
+def _export_name(shard: str, key: str) -> str:
+    """``<shard>/images/<key>.jpg``, refusing any shard or key that is not a plain contract key (it could escape OUT)."""
+    for what, part in (("shard", shard), ("key", key)):
+        if not _PATH_PART.fullmatch(part):
+            raise UnsafeKey(f"refusing {what} {part!r} (shard {shard}): not [A-Za-z0-9_-]+, it could write outside OUT")
+    return f"{shard}/images/{key}.jpg"
+
+
 def export_review(
     dataset_url: str,
     out_url: str,
@@ -199,7 +213,8 @@ def export_review(
 ) -> dict[str, int]:
     """Write ``<out>/labeling_config.xml`` and, per shard, ``<out>/<shard>/tasks.json`` (Label Studio import) plus the crops
     as ``<out>/<shard>/images/<key>.jpg``, served to Label Studio as ``<image_base>/<shard>/images/<key>.jpg``.
-    Returns tasks written by shard."""
+    Returns tasks written by shard. Raises ``UnsafeKey`` on a tar key that is not a contract key (a crafted or foreign
+    tar): nothing is written outside ``out``."""
     from pipelines.store.fs import join, open_fs
     from pipelines.store.reader import ShardReader
 
@@ -212,8 +227,9 @@ def export_review(
             record = s.record
             if only_needs_review and not record.get("needs_review"):
                 continue
-            _write(fs, join(root, shard, "images", f"{s.key}.jpg"), s.files["jpg"])
-            tasks.append(task_for(s.key, shard, record, f"{image_base.rstrip('/')}/{shard}/images/{s.key}.jpg", schema))
+            name = _export_name(shard, s.key)
+            _write(fs, join(root, name), s.files["jpg"])
+            tasks.append(task_for(s.key, shard, record, f"{image_base.rstrip('/')}/{name}", schema))
         _write(fs, join(root, shard, "tasks.json"), json.dumps(tasks, indent=1, sort_keys=True).encode())
         counts[shard] = len(tasks)
     return counts
