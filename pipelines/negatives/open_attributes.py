@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from pipelines.negatives.attributes import AttributeWord, _blocked, _head_noun, find_attributes
-from pipelines.negatives.open_vocab import OpenAttribute, WordClass, fits_head, is_compound, open_attribute
+from pipelines.negatives.inflect import singularize
+from pipelines.negatives.open_vocab import COLOUR, OpenAttribute, WordClass, fits_head, is_compound, open_attribute
 from pipelines.negatives.parse import ParsedCaption, Word
 from pipelines.negatives.vocab import Vocabulary
 
@@ -49,9 +50,25 @@ def _described(word: Word, parsed: ParsedCaption) -> Word | None:
     return holder if holder.pos in {"NOUN", "PROPN"} and holder.index < word.index else None
 
 
-def _fits(attribute: OpenAttribute, head: Word | None, vocab: Vocabulary) -> bool:
-    """Plausibility of the category on its noun: a food only on a food, a material not on a person or animal."""
-    return head is None or fits_head(attribute.category, head.text, vocab)
+def _fits(attribute: OpenAttribute, head: Word | None, vocab: Vocabulary, worn: bool) -> bool:
+    """Plausibility of the category on its noun: a food only on a food, a material not on a person or animal, a
+    colour on a person only when worn ("in orange"; "a black man" names no attribute to swap)."""
+    if head is None:
+        return True
+    if attribute.category == COLOUR and not worn and vocab.target_of(head.text) == "person":
+        return False
+    return fits_head(attribute.category, head.text, vocab)
+
+
+def _vocabulary_declined(word: Word, parsed: ParsedCaption, vocab: Vocabulary) -> bool:
+    """An adjective the vocabulary knows and did not take stays out ("a black man"), unless only because its noun
+    is young by definition (it skips "young girls"; the lexicon contrasts it with "old"). Nouns ("chocolate
+    doughnut", "in orange") are the lexicon's to judge."""
+    if not vocab.is_attribute(word.text) or _position(word, parsed) != ("adj", False):
+        return False
+    head = _head_noun(word, parsed)
+    young = head is not None and vocab.objects.young >= {singularize(head.lower)}
+    return not (young and any(c.skip_young_heads and c.contains(word.text) for c in vocab.categories))
 
 
 def _open_hit(word: Word, parsed: ParsedCaption, vocab: Vocabulary) -> AttributeWord | None:
@@ -62,7 +79,7 @@ def _open_hit(word: Word, parsed: ParsedCaption, vocab: Vocabulary) -> Attribute
     if head is not None and head.index > word.index and is_compound(word.text, head.text):
         return None  # "fire hydrant", "teddy bear": one WordNet entry, not an attribute and a noun
     attribute = open_attribute(word.text, *position)
-    if attribute is None or not attribute.replacements or not _fits(attribute, head, vocab):
+    if attribute is None or not attribute.replacements or not _fits(attribute, head, vocab, position[1]):
         return None
     span = (head.start, head.end) if head is not None else None
     text = head.text if head is not None else None
@@ -74,7 +91,7 @@ def open_attributes(parsed: ParsedCaption, vocab: Vocabulary, known: Sequence[At
     taken = [(h.start, h.end) for h in known]
     found: list[AttributeWord] = []
     for word in parsed.words:
-        if any(s < word.end and word.start < e for s, e in taken):
+        if any(s < word.end and word.start < e for s, e in taken) or _vocabulary_declined(word, parsed, vocab):
             continue
         hit = _open_hit(word, parsed, vocab)
         found += [hit] if hit is not None else []

@@ -19,9 +19,9 @@ _MATERIAL_ARTIFACTS = ("building_material.n.01", "fabric.n.01", "material.n.01",
 _NOUN_FILES = {"noun.substance": "material", "noun.food": "food"}
 # Adjectives that quantify or refer rather than describe (no visual attribute to contradict).
 _NOT_ATTRIBUTES = frozenset(
-    "other same different many few several such own various whole entire only main next last first second third "
-    "certain particular real actual usual typical similar individual single double multiple numerous"
-    " top bottom front back side".split()
+    ("other", "same", "different", "many", "few", "several", "such", "own", "various", "whole", "entire", "only")
+    + ("main", "next", "last", "first", "second", "third", "certain", "particular", "real", "actual", "usual")
+    + ("typical", "similar", "individual", "single", "double", "multiple", "numerous", "top", "bottom", "side")
 )
 _MAX_REPLACEMENTS = 4  # the most plausible few: antonyms and the most used words of the category
 
@@ -214,8 +214,9 @@ def synonymous(a: str, b: str) -> bool:
     a, b = a.lower(), b.lower()
     if a == b or b in _all_lemmas(a) or a in _all_lemmas(b):
         return True
-    if colour_family(a) is not None and colour_family(a) == colour_family(b):
-        return True
+    families = colour_family(a), colour_family(b)
+    if families[0] is not None or families[1] is not None:  # colours share the "chromatic" cluster: judge by hue
+        return families[0] == families[1]
     heads_a = {_head(s) for s in _wn().synsets(a, "a")}
     return any(_head(s) in heads_a for s in _wn().synsets(b, "a"))
 
@@ -229,9 +230,7 @@ def in_category(word: str, category: str) -> bool:
         heads = set(rest.split("|"))
         return any(_head(s).name() in heads for s in _wn().synsets(word.lower(), "a"))
     lemma = _lemma(word, "n") or word.lower()
-    return any(
-        rest in {a.name() for a in s.closure(lambda x: x.hypernyms())} for s in _wn().synsets(lemma, "n")[:3]
-    )
+    return any(rest in {a.name() for a in s.closure(lambda x: x.hypernyms())} for s in _wn().synsets(lemma, "n")[:3])
 
 
 def fits_head(category: str, head: str, vocab: Any) -> bool:
