@@ -9,7 +9,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import get_args
 
-from pipelines.negatives.attributes import AttributeWord
+from pipelines.negatives.attributes import AttributeWord, find_attributes
 from pipelines.negatives.generate import GENERATORS, KINDS, Candidate, Edit, Kind, is_open
 from pipelines.negatives.open_attributes import all_attributes
 from pipelines.negatives.open_vocab import in_category, synonymous
@@ -30,11 +30,13 @@ DEFAULT_KINDS: tuple[Kind, ...] = ("replace-att", "swap-att", "replace-count")
 
 @dataclass(frozen=True)
 class NegativesConfig:
-    """How many negatives per caption (`n`, all kinds together), which kinds, and the seed."""
+    """How many negatives per caption (`n`, all kinds together), which kinds, the seed, and whether attribute words
+    outside the curated vocabulary are found and replaced through WordNet (`open_vocabulary`)."""
 
     n: int = 3
     kinds: tuple[Kind, ...] = field(default=DEFAULT_KINDS)
     seed: int = 0
+    open_vocabulary: bool = True
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "kinds", tuple(self.kinds))
@@ -141,7 +143,7 @@ def negatives_for(parsed: ParsedCaption, config: NegativesConfig, vocab: Vocabul
     vocab = vocab or load_vocabulary()
     rng = random.Random(stable_seed(config.seed, parsed.text))
     pools: list[list[Candidate]] = []
-    hits = all_attributes(parsed, vocab)
+    hits = all_attributes(parsed, vocab) if config.open_vocabulary else find_attributes(parsed, vocab)
     for kind in config.kinds:
         pool = GENERATORS[kind](parsed, vocab, hits)
         rng.shuffle(pool)
