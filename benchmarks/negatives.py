@@ -114,7 +114,10 @@ def speed(captions: list[str], repeats: int, config: NegativesConfig, chunk: int
 
 def _examples(captions: Sequence[EvalCaption], config: NegativesConfig, k: int = 12) -> list[str]:
     results = generate_negatives_many([c.text for c in captions[:k]], config)
-    return [f"{c.text} -> " + " / ".join(f"{n.kind}: {n.text}" for n in negs) for c, negs in zip(captions, results)]
+    return [
+        f"{c.text} -> " + " / ".join(f"{n.kind}: {n.text}" for n in negs)
+        for c, negs in zip(captions, results, strict=False)
+    ]
 
 
 def _table(quality: dict, speeds: dict) -> list[str]:

@@ -97,11 +97,15 @@ def is_colour(word: str) -> bool:
     return any(a.name() in {"hue.n.01", "color.n.01", "chromaticity.n.01"} for h in heads for a in h.attributes())
 
 
+_STUFF = {"material.n.01", "building_material.n.01", "fabric.n.01", "metal.n.01", "plastic.n.01", "ceramic.n.01"}
+_MADE_OF = re.compile(r"(?:made|consisting|composed|built|covered) (?:of|with) (?:\([^)]*\) )?(\w+)")
+
+
 def _stuff(synset: Any) -> bool:
     if synset.lexname() == "noun.substance":
         return True
-    names = {a.name() for a in synset.closure(lambda x: x.hypernyms())}
-    return bool(names & {"material.n.01", "building_material.n.01", "fabric.n.01", "metal.n.01", "plastic.n.01"})
+    names = {a.name() for a in synset.closure(lambda x: x.hypernyms())} | {synset.name()}
+    return bool(names & _STUFF)
 
 
 @functools.cache
@@ -111,7 +115,8 @@ def is_material(word: str) -> bool:
         return True
     forms = [d.synset() for s in _synsets(word, "a") for lm in s.lemmas() for d in lm.derivationally_related_forms()]
     pertains = [p.synset() for s in _synsets(word, "a") for lm in s.lemmas() for p in lm.pertainyms()]
-    return any(_stuff(s) for s in forms + pertains if s.pos() == "n")
+    glossed = [n for s in _synsets(word, "a")[:2] for m in _MADE_OF.findall(s.definition()) for n in _synsets(m, "n")]
+    return any(_stuff(s) for s in forms + pertains + glossed if s.pos() == "n")
 
 
 @functools.cache
@@ -131,10 +136,18 @@ def _scale(word: str) -> frozenset[str]:
 def adjective_kind(word: str) -> str | None:
     """size, age or gender by the attribute nouns of a word's scales; "quality" for another adjective; None for a
     word that is no adjective, a colour or a material."""
-    if not _synsets(word, "a") or is_colour(word) or is_material(word):
+    adjectives = _synsets(word, "a")
+    if not adjectives:
         return None
+    if is_colour(word) and all(colour_sense(s) for s in adjectives):
+        return "colour"
     scales = _scale(word)
     return next((k for k, names in _SCALE_ATTRIBUTES.items() if scales & names), "quality")
+
+
+def colour_sense(synset: Any) -> bool:
+    heads = [synset, *synset.similar_tos()]
+    return any(a.name() in {"hue.n.01", "color.n.01", "chromaticity.n.01"} for h in heads for a in h.attributes())
 
 
 def keeps_category(category: str, old: str, new: str) -> bool:

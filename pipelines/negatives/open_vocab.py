@@ -15,7 +15,7 @@ COLOUR = OPEN + "colour"
 _COLOUR_ROOTS = ("chromatic_color.n.01", "achromatic_color.n.01")
 # Noun modifiers that are attributes: materials (lexicographer file noun.substance, or an artifact under one of
 # these), foods and colours. Others ("tennis racket", "stop sign") name a kind of object, not an attribute.
-_MATERIAL_ARTIFACTS = ("building_material.n.01", "fabric.n.01", "material.n.01", "covering.n.02")
+_MATERIAL_ARTIFACTS = ("building_material.n.01", "fabric.n.01", "material.n.01")
 _NOUN_FILES = {"noun.substance": "material", "noun.food": "food"}
 # Adjectives that quantify or refer rather than describe (no visual attribute to contradict).
 _NOT_ATTRIBUTES = frozenset(
@@ -205,8 +205,13 @@ def is_compound(modifier: str, head: str) -> bool:
     not an attribute on a noun ("young girl" is an entry too, but a kind of girl)."""
     lemma = _lemma(head, "n") or head.lower()
     entries = _wn().synsets(f"{modifier.lower()}_{lemma}", "n")
+    if not entries:
+        return False
     heads = set(_wn().synsets(lemma, "n"))
-    return any(not heads & set(e.closure(lambda s: s.hypernyms())) for e in entries)
+    if any(not heads & set(e.closure(lambda s: s.hypernyms())) for e in entries):
+        return True
+    # a kind of its head, and named by a modifier with no attribute scale of its own ("polar bear", not "young girl")
+    return not any(_head(s).attributes() for s in _wn().synsets(modifier.lower(), "a")[:2])
 
 
 def synonymous(a: str, b: str) -> bool:
