@@ -25,6 +25,7 @@ class AttributeWord:
     end: int
     head: str | None = None
     head_span: tuple[int, int] | None = None
+    replacements: tuple[str, ...] = ()  # open-vocabulary attributes carry theirs (vocabulary ones look them up)
 
 
 @dataclass(frozen=True)

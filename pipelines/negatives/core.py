@@ -10,7 +10,9 @@ from dataclasses import dataclass, field
 from typing import get_args
 
 from pipelines.negatives.attributes import AttributeWord, find_attributes
-from pipelines.negatives.generate import GENERATORS, KINDS, Candidate, Edit, Kind
+from pipelines.negatives.generate import GENERATORS, KINDS, Candidate, Edit, Kind, is_open
+from pipelines.negatives.open_attributes import all_attributes
+from pipelines.negatives.open_vocab import in_category, synonymous
 from pipelines.negatives.parse import ParsedCaption, parse_caption, parse_captions
 from pipelines.negatives.validity import (
     article_agrees,
@@ -28,11 +30,13 @@ DEFAULT_KINDS: tuple[Kind, ...] = ("replace-att", "swap-att", "replace-count")
 
 @dataclass(frozen=True)
 class NegativesConfig:
-    """How many negatives per caption (`n`, all kinds together), which kinds, and the seed."""
+    """How many negatives per caption (`n`, all kinds together), which kinds, the seed, and whether attribute words
+    outside the curated vocabulary are found and replaced through WordNet (`open_vocabulary`)."""
 
     n: int = 3
     kinds: tuple[Kind, ...] = field(default=DEFAULT_KINDS)
     seed: int = 0
+    open_vocabulary: bool = True
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "kinds", tuple(self.kinds))
@@ -85,17 +89,31 @@ def check_candidate(positive: str, candidate: Candidate, others: Iterable[str], 
     if not is_novel(text, positive, others):
         return "duplicate"
     for edit, start in zip(candidate.edits, starts, strict=True):
-        if edit.role == "attribute" and edit.category is not None:
-            category = vocab.category(edit.category)
-            original, new = edit.old_key or positive[edit.start : edit.end], edit.new_key or edit.new
-            if not stays_in_category(original, new, category):
-                return "left_category"
-            if not not_synonym(original, new, category):
-                return "synonym"
+        reason = _attribute_reason(positive, candidate.kind, edit, vocab) if edit.role == "attribute" else None
+        if reason is not None:
+            return reason
         if edit.role != "article" and not article_agrees(text, start):
             return "article_disagrees"
         if edit.role == "noun" and edit.count is not None and not count_agrees(edit.count, edit.new):
             return "count_disagrees"
+    return None
+
+
+def _attribute_reason(positive: str, kind: Kind, edit: Edit, vocab: Vocabulary) -> str | None:
+    """Why an attribute edit is invalid: it leaves its category (a swap may cross categories when one side is
+    open-vocabulary), or the new word is a synonym of the old one (by the vocabulary and by WordNet)."""
+    if edit.category is None:
+        return None
+    original, new = edit.old_key or positive[edit.start : edit.end], edit.new_key or edit.new
+    if is_open(edit.category) or (kind == "swap-att" and not vocab.category(edit.category).contains(new)):
+        if kind != "swap-att" and not in_category(new, edit.category):
+            return "left_category"
+        return "synonym" if synonymous(original, new) else None
+    category = vocab.category(edit.category)
+    if not stays_in_category(original, new, category):
+        return "left_category"
+    if not not_synonym(original, new, category) or synonymous(original, new):
+        return "synonym"
     return None
 
 
@@ -125,7 +143,7 @@ def negatives_for(parsed: ParsedCaption, config: NegativesConfig, vocab: Vocabul
     vocab = vocab or load_vocabulary()
     rng = random.Random(stable_seed(config.seed, parsed.text))
     pools: list[list[Candidate]] = []
-    hits = find_attributes(parsed, vocab)
+    hits = all_attributes(parsed, vocab) if config.open_vocabulary else find_attributes(parsed, vocab)
     for kind in config.kinds:
         pool = GENERATORS[kind](parsed, vocab, hits)
         rng.shuffle(pool)
@@ -155,4 +173,4 @@ def generate_negatives_many(captions: Sequence[str], config: NegativesConfig) ->
 
 def attribute_words(caption: str) -> list[AttributeWord]:
     """The attribute words of a caption (counts excluded) that replace-att and swap-att work on."""
-    return find_attributes(parse_caption(caption), load_vocabulary()) if caption.strip() else []
+    return all_attributes(parse_caption(caption), load_vocabulary()) if caption.strip() else []

@@ -9,6 +9,7 @@ from typing import Literal
 
 from pipelines.negatives.attributes import AttributeWord, CountWord, find_counts
 from pipelines.negatives.inflect import agree_verb, indefinite_article, match_case, pluralize, singularize
+from pipelines.negatives.open_vocab import OPEN, fits_head, synonymous
 from pipelines.negatives.parse import ParsedCaption, Word
 from pipelines.negatives.vocab import Vocabulary, normalise
 
@@ -111,15 +112,27 @@ def _modifies_colour(prefix: AttributeWord, hit: AttributeWord, parsed: ParsedCa
     return prefix.category == "tone" or normalise(prefix.text) in hues
 
 
+def is_open(category: str) -> bool:
+    """Whether a category comes from the open-vocabulary lexicon (WordNet) rather than the curated vocabulary."""
+    return category.startswith(OPEN)
+
+
+def family(category: str) -> str:
+    """The category with the source prefix dropped, so that "open:colour" pairs with the vocabulary's "colour"."""
+    return category.removeprefix(OPEN)
+
+
 def _clashes(hit: AttributeWord, new_key: str, hits: Sequence[AttributeWord], vocab: Vocabulary) -> bool:
     """The new word would repeat (or be a synonym of) another attribute of the same noun."""
-    category = vocab.category(hit.category)
     mates = [
         h
         for h in hits
         if h.head_span is not None and h.head_span == hit.head_span and (h.end <= hit.start or h.start >= hit.end)
     ]
     words = set(new_key.split())
+    if is_open(hit.category):
+        return any(words & set(normalise(h.text).split()) or synonymous(h.text, new_key) for h in mates)
+    category = vocab.category(hit.category)
     for mate in (normalise(h.text) for h in mates):
         if mate in category.synonyms(new_key) or words & set(mate.split()):
             return True
@@ -132,12 +145,19 @@ def replace_att(parsed: ParsedCaption, vocab: Vocabulary, hits: Sequence[Attribu
     """One attribute word replaced by a confusable, non-synonym word of its category."""
     found: list[Candidate] = []
     for hit, key in absorb_tones(hits, parsed, vocab):
-        category = vocab.category(hit.category)
-        for new_key in category.replacements(key, vocab.target_of(hit.head), hit.head):
+        for new_key, display in _replacements(hit, key, vocab):
             if not _clashes(hit, new_key, hits, vocab) and not _blocked_after(parsed, hit.end, new_key, vocab):
-                edits = _attribute_edit(hit, key, new_key, vocab.display(new_key), parsed)
+                edits = _attribute_edit(hit, key, new_key, display, parsed)
                 found.append(_candidate("replace-att", edits))
     return found
+
+
+def _replacements(hit: AttributeWord, key: str, vocab: Vocabulary) -> list[tuple[str, str]]:
+    """(key, spelling) of each replacement: the lexicon's ranked list for open attributes, else the vocabulary's."""
+    if is_open(hit.category):
+        return [(r, r) for r in hit.replacements]
+    category = vocab.category(hit.category)
+    return [(r, vocab.display(r)) for r in category.replacements(key, vocab.target_of(hit.head), hit.head)]
 
 
 def _swappable(first: tuple[AttributeWord, str], second: tuple[AttributeWord, str], vocab: Vocabulary) -> bool:
@@ -148,9 +168,19 @@ def _swappable(first: tuple[AttributeWord, str], second: tuple[AttributeWord, st
     if singularize(a.head.lower()) == singularize(b.head.lower()):
         return False
     key_a, key_b = normalise(key_a), normalise(key_b)
-    if key_a == key_b or key_b in vocab.category(a.category).synonyms(key_a):
+    if key_a == key_b or synonymous(key_a, key_b):
         return False
-    return vocab.category_for(key_a, b.head) is not None and vocab.category_for(key_b, a.head) is not None
+    if not is_open(a.category) and key_b in vocab.category(a.category).synonyms(key_a):
+        return False
+    return _fits_head(a, key_a, b.head, vocab) and _fits_head(b, key_b, a.head, vocab)
+
+
+def _fits_head(hit: AttributeWord, key: str, head: str, vocab: Vocabulary) -> bool:
+    """Whether attribute `key` can describe the noun `head`: the vocabulary's rule, or for open attributes no
+    material or food on a person or an animal."""
+    if not is_open(hit.category):
+        return vocab.category_for(key, head) is not None
+    return fits_head(hit.category, head, vocab)
 
 
 def swap_att(parsed: ParsedCaption, vocab: Vocabulary, hits: Sequence[AttributeWord]) -> list[Candidate]:
@@ -158,7 +188,7 @@ def swap_att(parsed: ParsedCaption, vocab: Vocabulary, hits: Sequence[AttributeW
     merged = absorb_tones(hits, parsed, vocab)
     targets = [t for t in merged if not any(o.start < t[0].start < o.end for o, _ in merged)]
     pairs = [(a, b) for a, b in combinations(targets, 2) if _swappable(a, b, vocab)]
-    same = [(a, b) for a, b in pairs if a[0].category == b[0].category]
+    same = [(a, b) for a, b in pairs if family(a[0].category) == family(b[0].category)]
     found: list[Candidate] = []
     for a, b in same or pairs:
         edits: list[Edit | None] = []
