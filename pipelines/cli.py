@@ -299,5 +299,15 @@ def _add_review() -> None:
 _add_review()
 
 
+def _add_training() -> None:
+    from pipelines.training.cli import trainers, train  # click only at import; the trainers load when a command runs
+
+    main.add_command(train)
+    main.add_command(trainers)
+
+
+_add_training()
+
+
 if __name__ == "__main__":
     main()
