@@ -300,7 +300,7 @@ _add_review()
 
 
 def _add_training() -> None:
-    from pipelines.training.cli import trainers, train  # click only at import; the trainers load when a command runs
+    from pipelines.training.cli import train, trainers  # click only at import; the trainers load when a command runs
 
     main.add_command(train)
     main.add_command(trainers)
