@@ -30,6 +30,7 @@ class TrainerConfig(BaseModel):
     seed: int = 0
     device: Literal["auto", "cpu", "cuda"] = "auto"
     workers: int = 0  # DataLoader worker processes
+    cpu_threads: int = 0  # torch intra-op threads on CPU while training; 0 = torch's default (tiny models: 1)
     shuffle: int = 256  # sample shuffle buffer
     checkpoint_every: int = 50
     log_every: int = 10

@@ -57,9 +57,9 @@ class _reporter:
     """``on_log`` for ``run``: each metrics row to Dagster Pipes when launched through it, else to stderr."""
 
     def __enter__(self):
-        from dagster_pipes import is_dagster_pipes_process, open_dagster_pipes
+        from dagster_pipes import PipesEnvVarParamsLoader, open_dagster_pipes
 
-        if not is_dagster_pipes_process():
+        if not PipesEnvVarParamsLoader().is_dagster_pipes_process():
             self._pipes = None
             return lambda row: click.echo(json.dumps(row, sort_keys=True), err=True)
         self._context = open_dagster_pipes()

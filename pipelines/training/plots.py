@@ -30,7 +30,7 @@ def loss_curve(rows: list[dict[str, Any]], path: Path) -> Path:
     ax.grid(alpha=0.3)
     if terms:
         ax.legend(fontsize=8)
-    fig.tight_layout()
+    fig.subplots_adjust(left=0.12, right=0.97, top=0.95, bottom=0.15)  # tight_layout measured 3 s here
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path)
     plt.close(fig)

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import shutil
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+import torch
 
 from models.training import MetricsLog, read_metrics, seed_everything, train_loop
 from pipelines.loaders import open_shards
@@ -76,6 +79,29 @@ def run(
             return out
         raise FileExistsError(f"{out.path} holds another committed model; train into a new --out")
     out.path.mkdir(parents=True, exist_ok=True)
+    with _cpu_threads(r.config.cpu_threads):
+        return _train(r, out, on_log, on_step)
+
+
+@contextlib.contextmanager
+def _cpu_threads(n: int) -> Iterator[None]:
+    """Run with ``n`` torch intra-op threads (0: leave as is), restored afterwards. On a shared CPU a tiny model trains
+    10x faster on one thread than on two (the threads spin waiting for each other)."""
+    before = torch.get_num_threads()
+    if n > 0:
+        torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+def _train(
+    r: Resolved,
+    out: ModelDir,
+    on_log: Callable[[dict[str, Any]], None] | None,
+    on_step: Callable[[int], None] | None,
+) -> ModelDir:
     seed_everything(r.config.seed)
     model = r.trainer.build()
     extra = {"run_sha256": r.run_sha256}
