@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from collections.abc import Callable
@@ -15,6 +16,7 @@ from dagster import (
     BackfillPolicy,
     Backoff,
     Config,
+    DataVersion,
     Jitter,
     MaterializeResult,
     RetryPolicy,
@@ -24,6 +26,7 @@ from dagster import (
 from assets.checks import accounting_check, build_metadata, contract_check, dataset_check_specs
 from assets.partitions import source_shards
 from assets.resources import BeamResource, SourceResource, StorageResource
+from pipelines.store import DatasetDir
 
 # Transient failures (storage blips, a worker lost, a model that raised) retry with exponential backoff: 15 s, 30 s, 60 s
 # (+-50% jitter so that a batch of failed runs does not come back at once). A retry rebuilds only the shards that did not
@@ -67,7 +70,16 @@ def build_dataset(
     return MaterializeResult(
         metadata={**build_metadata(report, url), **extra},
         check_results=[accounting_check(report), contract_check(url, shards), *checks],
+        data_version=shards_data_version(url, shards),
     )
+
+
+def shards_data_version(url: str, shards: list[str]) -> DataVersion:
+    """A data version from the shards' tar checksums (as their ``_stats.json`` record them): it changes exactly when the
+    bytes of a shard change, so a model trained on the old shards shows as stale."""
+    out = DatasetDir(url)
+    lines = [f"{s} {out.read_stats(s)['files']['tar']['sha256']}" for s in sorted(shards) if out.is_done(s)]
+    return DataVersion(hashlib.sha256("\n".join(lines).encode()).hexdigest()[:24])
 
 
 def dataset_asset(

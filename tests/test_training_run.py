@@ -116,6 +116,7 @@ def test_a_committed_model_is_not_retrained_and_another_config_is_refused(shapes
     )
     with pytest.raises(FileExistsError):
         run(TrainSpec("shapes_classifier", (str(shapes),), str(unkilled.path), {**TINY, "lr": 0.02}))
+    assert unkilled.card_path.read_bytes() == before
 
 
 @pytest.mark.slow

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import click
@@ -31,6 +32,7 @@ def _parse_sets(values: tuple[str, ...]) -> dict:
     "--config", "config_file", type=click.Path(exists=True, dir_okay=False), help="JSON file with the config."
 )
 @click.option("--set", "sets", multiple=True, help="Override one config key: --set steps=500 (value parsed as JSON).")
+@click.option("--overwrite", is_flag=True, help="Replace a model of another run (config, data, parents) in OUT.")
 def train(
     name: str,
     data: tuple[str, ...],
@@ -39,6 +41,7 @@ def train(
     parent: str | None,
     config_file: str | None,
     sets: tuple[str, ...],
+    overwrite: bool,
 ) -> None:
     """Train NAME on DATA into OUT; an uncommitted OUT resumes from its last checkpoint. Under Dagster Pipes (a training
     asset launched it) every logged step streams back to the run; under `accelerate launch` it runs on every process."""
@@ -48,7 +51,7 @@ def train(
     config.update(_parse_sets(sets))
     spec = TrainSpec(name, data, out, config, teacher, parent)
     with _reporter() as on_log:
-        model_dir = run(spec, on_log=on_log)
+        model_dir = run(spec, on_log=on_log, overwrite=overwrite)
     card = model_dir.card()
     click.echo(f"{name} -> {model_dir.path}: {card['steps']} steps, {json.dumps(card['final_metrics'])}")
 
@@ -59,7 +62,8 @@ class _reporter:
     def __enter__(self):
         from dagster_pipes import PipesEnvVarParamsLoader, open_dagster_pipes
 
-        if not PipesEnvVarParamsLoader().is_dagster_pipes_process():
+        rank = int(os.environ.get("RANK", "0"))  # under `accelerate launch` only the main process reports
+        if rank != 0 or not PipesEnvVarParamsLoader().is_dagster_pipes_process():
             self._pipes = None
             return lambda row: click.echo(json.dumps(row, sort_keys=True), err=True)
         self._context = open_dagster_pipes()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import json
 import shutil
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -69,18 +70,31 @@ def run(
     spec: TrainSpec,
     on_log: Callable[[dict[str, Any]], None] | None = None,
     on_step: Callable[[int], None] | None = None,
+    overwrite: bool = False,
 ) -> ModelDir:
     """Train into ``spec.out`` and commit it. A committed directory of the same run is returned as it is; an
-    uncommitted one resumes from its newest checkpoint (a retry after a kill continues, it does not start over)."""
+    uncommitted one resumes from its newest checkpoint (a retry after a kill continues, it does not start over). A
+    directory of another run (other config, inputs or parents) is an error, or with ``overwrite`` is emptied first."""
     r = resolve(spec)
     out = ModelDir(Path(spec.out))
-    if out.committed():
-        if out.card().get("run_sha256") == r.run_sha256:
-            return out
-        raise FileExistsError(f"{out.path} holds another committed model; train into a new --out")
-    out.path.mkdir(parents=True, exist_ok=True)
+    if _claim(out, r, overwrite):
+        return out
     with _cpu_threads(r.config.cpu_threads):
         return _train(r, out, on_log, on_step)
+
+
+def _claim(out: ModelDir, r: Resolved, overwrite: bool) -> bool:
+    """Make ``out`` this run's directory (``run.json`` names the run); True when this run is already committed there."""
+    marker = out.path / "run.json"
+    if marker.exists() and json.loads(marker.read_text())["run_sha256"] != r.run_sha256:
+        if not overwrite:
+            raise FileExistsError(f"{out.path} holds another run's model; use a new --out or --overwrite")
+        shutil.rmtree(out.path)
+    elif marker.exists() and out.committed():
+        return True
+    out.path.mkdir(parents=True, exist_ok=True)
+    marker.write_bytes(dumps({"run_sha256": r.run_sha256, "trainer": r.card["trainer"]}))
+    return False
 
 
 @contextlib.contextmanager
