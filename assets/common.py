@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from collections.abc import Callable, Mapping
@@ -15,6 +16,7 @@ from dagster import (
     BackfillPolicy,
     Backoff,
     Config,
+    DataVersion,
     Failure,
     Jitter,
     MaterializeResult,
@@ -27,6 +29,7 @@ from assets.partitions import source_shards
 from assets.resources import BeamResource, SourceResource, StorageResource
 from pipelines.checks.accounting import source_input_keys
 from pipelines.datasets import make_dataset
+from pipelines.store import DatasetDir
 
 # Transient failures (storage blips, a worker lost, a model that raised) retry up to 3 times. Dagster 1.13 waits
 # (2**n - 1) * 15 s before retry n (EXPONENTIAL: 15, 45, 105 s), then PLUS_MINUS jitter adds a uniform +-15 s (the base
@@ -90,6 +93,7 @@ def build_dataset(
     return MaterializeResult(
         metadata={**build_metadata(report, url), **extra},
         check_results=[accounting_check(url, shards, inputs), contract_check(url, shards), *checks],
+        data_version=shards_data_version(url, shards),
     )
 
 
@@ -106,6 +110,14 @@ def run_settings(dataset: str, settings: dict[str, Any], pool: str | None) -> di
             allow_retries=False,
         )
     return settings
+
+
+def shards_data_version(url: str, shards: list[str]) -> DataVersion:
+    """A data version from the shards' tar checksums (as their ``_stats.json`` record them): it changes exactly when the
+    bytes of a shard change, so a model trained on the old shards shows as stale."""
+    out = DatasetDir(url)
+    lines = [f"{s} {out.read_stats(s)['files']['tar']['sha256']}" for s in sorted(shards) if out.is_done(s)]
+    return DataVersion(hashlib.sha256("\n".join(lines).encode()).hexdigest()[:24])
 
 
 def dataset_asset(

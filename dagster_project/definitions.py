@@ -6,6 +6,7 @@ import assets
 from assets.face_attributes import face_review_exports_sensor
 from assets.partitions import source_shards
 from assets.resources import resources_from_env
+from assets.training.launch import training_resources
 from dagster_project.schedules import nightly_backfill_schedule
 from dagster_project.sensors import source_shards_sensor
 
@@ -19,5 +20,5 @@ defs = Definitions(
     jobs=[all_assets_job],
     sensors=[source_shards_sensor, face_review_exports_sensor],
     schedules=[nightly_backfill_schedule],
-    resources=resources_from_env(),
+    resources={**resources_from_env(), **training_resources()},
 )

@@ -59,13 +59,40 @@ def main(verbose: bool) -> None:
 
 @main.command("sample-source")
 @click.option("--out", required=True, help="Directory or fsspec URL to write img2dataset-format shards to.")
+@click.option(
+    "--kind",
+    type=click.Choice(["photos", "shapes"]),
+    default="photos",
+    show_default=True,
+    help="photos: the bundled photos, rendered signs and broken inputs; shapes: rendered scenes of coloured shapes.",
+)
 @click.option("--shards", default=4, show_default=True, help="Shards to spread the samples over.")
-@click.option("--copies", default=1, show_default=True, help="Repeat the whole set this many times (for benchmarks).")
-def sample_source(out: str, shards: int, copies: int) -> None:
-    """Write the bundled sample source: real photos, rendered text with ground truth, and broken inputs."""
-    from pipelines.sources.sample_source import write_sample_source
+@click.option("--copies", default=1, show_default=True, help="photos: repeat the whole set this many times.")
+@click.option("--n", "n", default=1000, show_default=True, help="shapes: how many scenes.")
+@click.option("--seed", default=0, show_default=True, help="shapes: the seed (same seed, same bytes).")
+@click.option(
+    "--split",
+    type=click.Choice(["train", "test", "general"]),
+    default="train",
+    show_default=True,
+    help="shapes: train and test draw the same distribution from their own streams; general has other shapes, "
+    "colours and backgrounds (replay data).",
+)
+@click.option("--size", default=64, show_default=True, help="shapes: image side in pixels.")
+@click.option("--max-objects", default=3, show_default=True, help="shapes: objects per scene, at most (1-3).")
+def sample_source(
+    out: str, kind: str, shards: int, copies: int, n: int, seed: int, split: str, size: int, max_objects: int
+) -> None:
+    """Write a sample source: the bundled photos (default) or a rendered shapes corpus, as img2dataset shards."""
+    if kind == "shapes":
+        from pipelines.sources.shapes import ShapesConfig, write_shapes_source
 
-    summary = write_sample_source(out, shards=shards, copies=copies)
+        config = ShapesConfig(n=n, seed=seed, split=split, size=size, shards=shards, max_objects=max_objects)
+        summary = write_shapes_source(out, config)
+    else:
+        from pipelines.sources.sample_source import write_sample_source
+
+        summary = write_sample_source(out, shards=shards, copies=copies)
     click.echo(f"wrote {summary['samples']} samples in {summary['shards']} shards to {out}")
 
 
@@ -292,6 +319,16 @@ def _add_review() -> None:
 
 
 _add_review()
+
+
+def _add_training() -> None:
+    from pipelines.training.cli import train, trainers  # click only at import; the trainers load when a command runs
+
+    main.add_command(train)
+    main.add_command(trainers)
+
+
+_add_training()
 
 
 if __name__ == "__main__":

@@ -1,4 +1,4 @@
-"""Loaders that turn shards into training batches with the ecosystem's webdataset (the same shards open_clip reads)."""
+"""The hard-negative loader: (images, captions, negatives) batches from retrieval_negatives shards (NegCLIP style)."""
 
 from __future__ import annotations
 

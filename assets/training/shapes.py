@@ -1,0 +1,70 @@
+"""The shapes corpus (train and test splits) and the ``shapes_classifier`` model trained on it."""
+
+import json
+
+from dagster import (
+    AssetCheckSpec,
+    AssetExecutionContext,
+    AssetKey,
+    Config,
+    DataVersion,
+    MaterializeResult,
+    PipesSubprocessClient,
+    asset,
+)
+
+from assets.resources import StorageResource
+from assets.training.launch import TRAINING_RETRY, TrainingResource, launch_training
+from pipelines.loaders import open_shards
+from pipelines.sources.shapes import ShapesConfig, write_shapes_source
+
+
+class ShapesCorpusConfig(Config):
+    n: int = 2000
+    test_n: int = 400
+    seed: int = 0
+    size: int = 64
+    shards: int = 4
+
+
+@asset(group_name="training", kinds={"webdataset"}, description="Rendered scenes of coloured shapes: train and test.")
+def shapes_corpus(config: ShapesCorpusConfig, storage: StorageResource) -> MaterializeResult:
+    urls = {}
+    for split, n, seed in (("train", config.n, config.seed), ("test", config.test_n, config.seed + 1)):
+        urls[split] = storage.dataset_url(f"shapes/{split}")
+        write_shapes_source(
+            urls[split], ShapesConfig(n=n, seed=seed, split=split, size=config.size, shards=config.shards)
+        )
+    shards = {split: open_shards(url) for split, url in urls.items()}
+    version = "-".join(shards[s].checksum()[:12] for s in ("train", "test"))
+    return MaterializeResult(
+        metadata={f"{s}_samples": shards[s].total for s in shards} | {"train_url": urls["train"]},
+        data_version=DataVersion(version),
+    )
+
+
+class TrainRunConfig(Config):
+    """Overrides of the trainer's config, as JSON (``{"steps": 500}``)."""
+
+    settings: str = "{}"
+
+
+@asset(
+    group_name="training",
+    deps=[AssetKey("shapes_corpus")],
+    kinds={"pytorch"},
+    retry_policy=TRAINING_RETRY,
+    check_specs=[AssetCheckSpec("loss_fell", asset="shapes_classifier", description="The loss fell during training.")],
+    description="A small CNN naming the shapes, colours, patterns, sizes and object count of a shapes scene.",
+)
+def shapes_classifier(
+    context: AssetExecutionContext,
+    config: TrainRunConfig,
+    storage: StorageResource,
+    training: TrainingResource,
+    pipes: PipesSubprocessClient,
+) -> MaterializeResult:
+    settings = {"eval_data": storage.dataset_url("shapes/test"), **json.loads(config.settings)}
+    out = training.model_dir("shapes_classifier")
+    command = training.command("shapes_classifier", [storage.dataset_url("shapes/train")], out, settings)
+    return launch_training(context, pipes, command, out)

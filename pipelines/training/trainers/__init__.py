@@ -1,0 +1,1 @@
+"""Built-in trainers; each module registers itself with ``@register``."""
