@@ -8,15 +8,17 @@ import signal
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
-from dagster_project.server import SERVICE_ID, wait_until_loaded
-from pipelines.processes import free_port
+from dagster_project.server import wait_until_loaded
+from pipelines.processes import free_port, processes_with_env
 
 REPO = Path(__file__).resolve().parents[1]
+MARK = "SHARDSMITH_TEST_UI_RUN"
 STOP_WITHIN_S = 15.0  # the launcher's grace (8 s) before it kills what is left, plus its own exit
 
 
@@ -36,28 +38,18 @@ def _make_ui(home: Path, port: int) -> list[str]:
     return ["make", "-s", "-o", str(venv / ".installed"), "ui", f"VENV={venv}", "PYTHON=false", f"UI_HOME={home}"]
 
 
-def _tagged_processes() -> set[int]:
-    """Every live process that some launcher's dagster dev started (they all carry the service id in their environment)."""
-    tagged = set()
-    for entry in Path("/proc").iterdir():
-        try:
-            if entry.name.isdigit() and f"{SERVICE_ID}=".encode() in (entry / "environ").read_bytes():
-                tagged.add(int(entry.name))
-        except OSError:
-            continue
-    return tagged
-
-
 def _send(proc: subprocess.Popen, sig: int, to_group: bool) -> None:
     (os.killpg if to_group else os.kill)(proc.pid, sig)
 
 
-def _start_and_stop(tmp_path: Path, command: Callable[[Path, int], list[str]], sig: int, to_group: bool) -> float:
+def _start_and_stop(
+    tmp_path: Path, command: Callable[[Path, int], list[str]], sig: int, to_group: bool, exits: set[int]
+) -> float:
     """Start ``command`` in a session of its own, as a supervisor starts its main process (with SIGINT inherited as
-    ignored, the case that kept `dagster dev` running); once the UI has loaded, send ``sig``; return how long it took
-    until the process and every process that its dagster dev started had exited."""
-    port, before = free_port(), _tagged_processes()
-    env = {**os.environ, "PORT": str(port), "PYTHONPATH": str(REPO)}
+    ignored, the case that kept `dagster dev` running); once the UI has loaded, send ``sig``; check that the process
+    exits with a status in ``exits`` and that everything it started has exited too; return how long that took."""
+    port, mark = free_port(), uuid.uuid4().hex  # every process started from here inherits the mark in its environment
+    env = {**os.environ, "PORT": str(port), "PYTHONPATH": str(REPO), MARK: mark}
     with open(tmp_path / "ui.log", "wb") as log:
         proc = subprocess.Popen(
             command(tmp_path / "home", port),
@@ -71,21 +63,21 @@ def _start_and_stop(tmp_path: Path, command: Callable[[Path, int], list[str]], s
         )
     try:
         wait_until_loaded(f"http://127.0.0.1:{port}", 240, proc, str(tmp_path / "ui.log"))
-        ours = _tagged_processes() - before
-        assert len(ours) >= 4, ours  # dagster dev, its webserver, daemon and code server
+        ours = processes_with_env(MARK, mark)
+        assert len(ours) >= 5, ours  # (make,) the launcher, dagster dev, its webserver, daemon and code server
         start = time.monotonic()
         _send(proc, sig, to_group)
-        assert proc.wait(STOP_WITHIN_S) == -sig  # it died of that signal, after stopping everything, as expected of it
-        while ours & _tagged_processes() and time.monotonic() - start < STOP_WITHIN_S:
+        assert proc.wait(STOP_WITHIN_S) in exits
+        while processes_with_env(MARK, mark) and time.monotonic() - start < STOP_WITHIN_S:
             time.sleep(0.1)
         elapsed = time.monotonic() - start
-        assert not ours & _tagged_processes(), f"left running: {ours & _tagged_processes()}"
+        assert not processes_with_env(MARK, mark), "left running"
         return elapsed
     finally:
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
-        for pid in _tagged_processes() - before:
+        for pid in processes_with_env(MARK, mark):
             os.kill(pid, signal.SIGKILL)
         print((tmp_path / "ui.log").read_text(errors="replace")[-3000:])
 
@@ -100,7 +92,8 @@ def _start_and_stop(tmp_path: Path, command: Callable[[Path, int], list[str]], s
     ],
 )
 def test_launcher_stops_on_a_supervisors_signal(tmp_path, sig, to_group):
-    elapsed = _start_and_stop(tmp_path, _launcher, sig, to_group)
+    # it dies of the signal it was sent, after stopping everything, as a shell or supervisor expects
+    elapsed = _start_and_stop(tmp_path, _launcher, sig, to_group, exits={-sig})
     print(f"stopped {elapsed:.1f}s after {signal.Signals(sig).name}")
 
 
@@ -115,5 +108,6 @@ def test_launcher_stops_on_a_supervisors_signal(tmp_path, sig, to_group):
     ],
 )
 def test_make_ui_stops_on_a_signal(tmp_path, sig, to_group):
-    elapsed = _start_and_stop(tmp_path, _make_ui, sig, to_group)
+    # make dies of the signal too, or, where it inherited the signal as ignored, exits 2 because its recipe was killed
+    elapsed = _start_and_stop(tmp_path, _make_ui, sig, to_group, exits={-sig, 2})
     print(f"make ui stopped {elapsed:.1f}s after {signal.Signals(sig).name}")
