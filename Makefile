@@ -43,10 +43,12 @@ bench: install
 	$(PY) -m pip install -q --no-deps img2dataset==1.47.0 albumentations==1.3.1 qudida==0.0.4
 	$(PY) -m benchmarks.run
 
-# The Dagster UI on 127.0.0.1:3000, with the demo's instance (runs, partitions) and the project's dagster.yaml.
+# The Dagster UI on 127.0.0.1:3000 (PORT=... to move it), with the demo's instance (runs, partitions) and the project's
+# dagster.yaml. The launcher stops dagster dev and all it started on SIGTERM, SIGINT or SIGHUP, from a terminal or a
+# supervisor; `exec` puts it in the shell's place, so the SIGTERM that make passes on to its recipe reaches it.
+UI_HOME := $(CURDIR)/.dagster_home
 ui: install
-	mkdir -p .dagster_home && [ -f .dagster_home/dagster.yaml ] || cp dagster_project/dagster.yaml .dagster_home/
-	DAGSTER_HOME=$(CURDIR)/.dagster_home $(VENV)/bin/dagster dev -h 127.0.0.1 -p $${PORT:-3000} -m dagster_project.definitions
+	exec $(PY) -m dagster_project.ui --home $(UI_HOME) --port $${PORT:-3000}
 
 clean:
 	rm -rf demo_out .dagster_home .pytest_cache benchmarks/results/*.tmp

@@ -1,8 +1,8 @@
 """Start and drive a real `dagster dev` (webserver + daemon + code server) on 127.0.0.1: for end-to-end tests and scripts.
 
 `dagster dev` started from a non-interactive parent inherits SIGINT as ignored and maps SIGTERM to SIGINT, so it would
-not stop; SIGINT is reset to default before exec. Every process it starts is found by the DAGSTER_HOME in its
-environment and stopped with it."""
+not stop; SIGINT is reset to default before exec. Every process it starts is found by a service id in its environment
+(``SHARDSMITH_SERVICE_ID``, unique per start) and stopped with it."""
 
 from __future__ import annotations
 
@@ -16,10 +16,11 @@ import sys
 import time
 import urllib.error
 import urllib.request
+import uuid
 from pathlib import Path
 from typing import Any
 
-from pipelines.processes import Service, free_port
+from pipelines.processes import Service, free_port, processes_with_env, stop_process_tree
 
 LOCATION = "dagster_project.definitions"
 REPOSITORY = "__repository__"  # the name Dagster gives the repository of a `Definitions` object
@@ -54,9 +55,43 @@ query($id: String!) {
   }
 }"""
 
+SERVICE_ID = "SHARDSMITH_SERVICE_ID"  # set in the environment of dagster dev, so that all it starts carries it
+
 LOCATION_STATUS = """
 query { workspaceOrError { __typename ... on Workspace { locationEntries { name loadStatus
   locationOrLoadError { __typename ... on PythonError { message } } } } } }"""
+
+
+def graphql(url: str, query: str, variables: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The ``data`` of a GraphQL answer from the webserver at ``url``; its ``errors`` raise."""
+    body = json.dumps({"query": query, "variables": variables or {}}).encode()
+    request = urllib.request.Request(f"{url}/graphql", body, {"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=30) as response:
+        answer = json.loads(response.read())
+    if answer.get("errors"):
+        raise RuntimeError(f"GraphQL errors: {answer['errors']}")
+    return answer["data"]
+
+
+def wait_until_loaded(url: str, timeout_s: float, proc: subprocess.Popen | None = None, see: str = "its log") -> None:
+    """Until the webserver at ``url`` answers and our code location has loaded; raise with its error if it failed to
+    load, and as soon as ``proc`` (the server's process, where known) has exited."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            raise RuntimeError(f"dagster dev exited with {proc.returncode}; see {see}")
+        try:
+            entries = graphql(url, LOCATION_STATUS)["workspaceOrError"]["locationEntries"]
+        except (OSError, KeyError):
+            time.sleep(0.5)
+            continue
+        loaded = [e for e in entries if e["name"] == LOCATION and e["loadStatus"] == "LOADED"]
+        if loaded and loaded[0]["locationOrLoadError"]["__typename"] == "PythonError":
+            raise RuntimeError(f"code location failed to load: {loaded[0]['locationOrLoadError']['message']}")
+        if loaded:
+            return
+        time.sleep(0.5)
+    raise TimeoutError(f"dagster dev not ready after {timeout_s}s; see {see}")
 
 
 def _default_sigint() -> None:
@@ -64,12 +99,24 @@ def _default_sigint() -> None:
 
 
 class DagsterDev(Service):
-    """``with DagsterDev(home, env) as dev:`` runs `dagster dev -m dagster_project.definitions` until the block ends."""
+    """``with DagsterDev(home, env) as dev:`` runs `dagster dev -m dagster_project.definitions` until the block ends.
 
-    def __init__(self, home: Path, env: dict[str, str], port: int | None = None, log: Path | None = None) -> None:
+    Its output goes to ``log`` (default ``<home>/dagster_dev.log``), or to this process's stdout/stderr with
+    ``inherit_output``."""
+
+    def __init__(
+        self,
+        home: Path,
+        env: dict[str, str],
+        port: int | None = None,
+        log: Path | None = None,
+        inherit_output: bool = False,
+    ) -> None:
         self.home, self.port = Path(home).resolve(), port or free_port()
-        self.env = {**os.environ, **env, "DAGSTER_HOME": str(self.home)}
-        self.log = log or self.home / "dagster_dev.log"
+        self.tag = (SERVICE_ID, uuid.uuid4().hex)
+        self.env = {**os.environ, **env, "DAGSTER_HOME": str(self.home), SERVICE_ID: self.tag[1]}
+        self.log, self.inherit_output = log or self.home / "dagster_dev.log", inherit_output
+        self.see = "its output above" if inherit_output else str(self.log)
         self.proc: subprocess.Popen | None = None
 
     @property
@@ -77,52 +124,36 @@ class DagsterDev(Service):
         return f"http://127.0.0.1:{self.port}"
 
     def start(self, timeout_s: float = 90.0) -> DagsterDev:
+        self.spawn()
+        self.wait_ready(timeout_s)
+        return self
+
+    def spawn(self) -> subprocess.Popen:
+        """Start dagster dev in a session of its own (``stop()`` signals it whole, a terminal's Ctrl-C does not)."""
         self.home.mkdir(parents=True, exist_ok=True)
         if not (self.home / "dagster.yaml").exists():
             shutil.copy(Path(__file__).with_name("dagster.yaml"), self.home / "dagster.yaml")
         dagster = str(Path(sys.executable).with_name("dagster"))
         cmd = [dagster, "dev", "-m", LOCATION, "-h", "127.0.0.1", "-p", str(self.port)]
-        with open(self.log, "ab") as log:
+        with contextlib.ExitStack() as stack:
+            log = None if self.inherit_output else stack.enter_context(open(self.log, "ab"))
             self.proc = subprocess.Popen(
                 cmd,
                 env=self.env,
                 cwd=Path(__file__).resolve().parents[1],
                 stdout=log,
-                stderr=subprocess.STDOUT,
+                stderr=None if log is None else subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
                 preexec_fn=_default_sigint,
                 start_new_session=True,
             )
-        self.wait_ready(timeout_s)
-        return self
+        return self.proc
 
     def wait_ready(self, timeout_s: float) -> None:
-        """Until the webserver answers and the code location has loaded (or failed to: then raise with its error)."""
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            if self.proc is not None and self.proc.poll() is not None:
-                raise RuntimeError(f"dagster dev exited with {self.proc.returncode}; see {self.log}")
-            try:
-                entries = self.graphql(LOCATION_STATUS)["workspaceOrError"]["locationEntries"]
-            except (OSError, KeyError):
-                time.sleep(0.5)
-                continue
-            loaded = [e for e in entries if e["name"] == LOCATION and e["loadStatus"] == "LOADED"]
-            if loaded and loaded[0]["locationOrLoadError"]["__typename"] == "PythonError":
-                raise RuntimeError(f"code location failed to load: {loaded[0]['locationOrLoadError']['message']}")
-            if loaded:
-                return
-            time.sleep(0.5)
-        raise TimeoutError(f"dagster dev not ready after {timeout_s}s; see {self.log}")
+        wait_until_loaded(self.url, timeout_s, self.proc, self.see)
 
     def graphql(self, query: str, variables: dict[str, Any] | None = None) -> dict[str, Any]:
-        body = json.dumps({"query": query, "variables": variables or {}}).encode()
-        request = urllib.request.Request(f"{self.url}/graphql", body, {"Content-Type": "application/json"})
-        with urllib.request.urlopen(request, timeout=30) as response:
-            answer = json.loads(response.read())
-        if answer.get("errors"):
-            raise RuntimeError(f"GraphQL errors: {answer['errors']}")
-        return answer["data"]
+        return graphql(self.url, query, variables)
 
     def add_partitions(self, partitions_def: str, keys: list[str]) -> None:
         selector = {"repositoryLocationName": LOCATION, "repositoryName": REPOSITORY}
@@ -148,37 +179,14 @@ class DagsterDev(Service):
             if state.get("status") not in ("REQUESTED", "CANCELING", "FAILING"):
                 return state
             time.sleep(1.0)
-        raise TimeoutError(f"backfill {backfill_id} still running after {timeout_s}s; see {self.log}")
+        raise TimeoutError(f"backfill {backfill_id} still running after {timeout_s}s; see {self.see}")
 
     def our_processes(self) -> list[int]:
-        """Every live process whose environment has this DAGSTER_HOME: dagster dev and all it started, wherever reparented."""
-        marker = f"DAGSTER_HOME={self.home}".encode()
-        pids = []
-        for entry in Path("/proc").iterdir():
-            if not entry.name.isdigit() or int(entry.name) == os.getpid():
-                continue
-            try:
-                if marker in (entry / "environ").read_bytes().split(b"\0"):
-                    pids.append(int(entry.name))
-            except OSError:
-                continue
-        return pids
+        """Every live process that carries this start's service id: dagster dev and all it started, wherever reparented."""
+        return processes_with_env(*self.tag)
 
     def stop(self, grace_s: float = 10.0) -> None:
-        """SIGTERM the process group, then SIGKILL what is left of it and of every process with our DAGSTER_HOME."""
-        if self.proc is None:
-            return
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(self.proc.pid, signal.SIGTERM)
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            self.proc.wait(grace_s)
-        deadline = time.monotonic() + grace_s
-        while self.our_processes() and time.monotonic() < deadline:
-            time.sleep(0.2)
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(self.proc.pid, signal.SIGKILL)
-        for pid in self.our_processes():
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.kill(pid, signal.SIGKILL)
-        self.proc.wait(5)
-        self.proc = None
+        """SIGTERM dagster dev's process group; SIGKILL what is left of it after ``grace_s``, and every process it started."""
+        if self.proc is not None:
+            stop_process_tree(self.proc, self.tag, grace_s)
+            self.proc = None
