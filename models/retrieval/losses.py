@@ -101,3 +101,13 @@ class RetrievalStudentLoss(torch.nn.Module):
         }
         terms["total"] = sum(weighted[name] * value for name, value in list(terms.items()))
         return terms
+
+
+def itm_loss(positive_logits: torch.Tensor, negative_logits: torch.Tensor) -> torch.Tensor:
+    """The fusion teacher's image-text matching loss: binary cross entropy of match logits, positives against
+    negatives (in-batch hardest and attribute-swapped captions), each side weighted equally."""
+    pos = F.binary_cross_entropy_with_logits(positive_logits, torch.ones_like(positive_logits))
+    if negative_logits.numel() == 0:
+        return pos
+    neg = F.binary_cross_entropy_with_logits(negative_logits, torch.zeros_like(negative_logits))
+    return (pos + neg) / 2
