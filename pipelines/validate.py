@@ -190,27 +190,32 @@ def _check_sample(files: dict[str, bytes]) -> list[str]:
 def _check_dataset_files(
     d: DatasetDir, names: list[str], report: Report, stats: dict[str, dict[str, Any]], only: list[str] | None = None
 ) -> None:
-    """sizes.json must list every committed shard with its ok count (from its stats, checked against its parquet above);
-    with ``only``, just the entries of those shards (other runs may be committing theirs while this one is judged).
+    """sizes.json must list every committed shard with its ok count (from its stats, checked against its parquet above).
 
+    With ``only`` (a run's own shards), sizes.json must list those with their ok counts and name no uncommitted shard;
+    other shards may be missing from it, since a concurrent run adds its shards when it finishes (``write_sizes``).
     ``stats`` holds the stats files already read (shard -> stats): each is read once, which matters at thousands of shards."""
-    if only is not None:
-        _check_own_sizes(d, names, report, {s: stats[s] for s in only if stats.get(s)})
-        if "run.json" not in names:
-            report.errors.append(("-", "run.json is missing"))
-        return
     done = d.done_shards()
-    for shard in done:
+    judged = done if only is None else [s for s in done if s in set(only)]
+    for shard in judged:
         if not stats.get(shard):  # outside ``only``, or its check failed part-way
             try:
                 stats[shard] = d.read_stats(shard)
             except (OSError, ValueError):
                 stats[shard] = {}  # an unreadable stats file: reported with its shard already
-    sizes = {f"{s}.tar": int(stats[s]["counts"]["ok"]) for s in done if stats[s]}
+    sizes = {f"{s}.tar": int(stats[s]["counts"]["ok"]) for s in judged if stats[s]}
     if "sizes.json" not in names:
         report.errors.append(("-", "sizes.json is missing"))
-    elif d.read_json("sizes.json") != sizes:
+    elif only is None and d.read_json("sizes.json") != sizes:
         report.errors.append(("-", "sizes.json does not match the ok counts of the committed shards"))
+    elif only is not None:
+        listed = d.read_json("sizes.json")
+        wrong = sorted(t for t, n in sizes.items() if listed.get(t) != n)
+        stray = sorted(t for t in listed if t[: -len(".tar")] not in set(done))
+        if wrong:
+            report.errors.append(("-", f"sizes.json lacks or miscounts {wrong[:5]} (ok counts of their stats)"))
+        if stray:
+            report.errors.append(("-", f"sizes.json names shards that are not committed: {stray[:5]}"))
     if "run.json" not in names:
         report.errors.append(("-", "run.json is missing"))
         return
@@ -218,15 +223,3 @@ def _check_dataset_files(
     for shard in sizes:
         if stats[shard[:-4]].get("config_sha256") != run_sha:
             report.warnings.append((shard[:-4], "built with another config than run.json records"))
-
-
-def _check_own_sizes(d: DatasetDir, names: list[str], report: Report, stats: dict[str, dict[str, Any]]) -> None:
-    """sizes.json's entry for each shard in ``stats`` equals that shard's ok count; other entries are not judged."""
-    if "sizes.json" not in names:
-        report.errors.append(("-", "sizes.json is missing"))
-        return
-    sizes = d.read_json("sizes.json")
-    for shard, shard_stats in sorted(stats.items()):
-        listed, ok = sizes.get(f"{shard}.tar"), int(shard_stats["counts"]["ok"])
-        if listed != ok:
-            report.errors.append((shard, f"sizes.json lists {listed} samples for {shard}.tar, its stats say {ok}"))
