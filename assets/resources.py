@@ -27,11 +27,12 @@ class SourceResource(ConfigurableResource):
     kind: str = "auto"
     samples_per_shard: int = 1000
 
-    def open(self) -> Source:
-        return open_source(self.uri, self.kind, self.samples_per_shard)  # type: ignore[arg-type]
-
     def shards(self) -> list[SourceShard]:
-        return self.open().shards()
+        return open_source(self.uri, self.kind, self.samples_per_shard).shards()  # type: ignore[arg-type]
+
+    def open(self) -> Source:
+        """The source itself, opened as ``shards`` opens it (the checks re-read its shards)."""
+        return open_source(self.uri, self.kind, self.samples_per_shard)  # type: ignore[arg-type]
 
 
 class BeamResource(ConfigurableResource):
