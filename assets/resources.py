@@ -29,6 +29,7 @@ class SourceResource(ConfigurableResource):
     index_root: str = ""  # a folder source's shard index is kept under the storage root: set it to StorageResource.root
 
     def open(self) -> Source:
+        """The source itself (the checks re-read its shards); a folder source's index lives under ``index_root``."""
         return open_source(self.uri, self.kind, self.samples_per_shard, self.index_root)  # type: ignore[arg-type]
 
     def shards(self) -> list[SourceShard]:

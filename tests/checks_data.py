@@ -69,7 +69,7 @@ def write_records(
     with ShardWriter(out, shard, schema) as writer:
         for i, (key, files) in enumerate(samples):
             writer.add(Written(key, key, files, values[i] if values else {}))
-        writer.commit(dataset="test", inputs=len(samples))
+        writer.commit(dataset="test", inputs=len(samples), input_keys=[key for key, _ in samples])
     out.write_sizes()
 
 

@@ -65,7 +65,13 @@ def tiny_dataset(tmp_path_factory) -> Path:
             writer.add(_sample(start))
             writer.add(_sample(start + 1))
             writer.add(Failed(f"s{start + 2:03d}", f"s{start + 2:03d}", "truncated"))
-            writer.commit(dataset="tiny", inputs=3, models={"detector": "test-hand-made"}, config_sha256="c")
+            writer.commit(
+                dataset="tiny",
+                inputs=3,
+                input_keys=[f"s{start + i:03d}" for i in range(3)],
+                models={"detector": "test-hand-made"},
+                config_sha256="c",
+            )
     out.write_sizes()
     out.write_json("run.json", {"dataset": "tiny", "config_sha256": "c"})
     return root

@@ -355,6 +355,6 @@ def test_validate_only_judges_sizes_json_for_its_own_shards(tmp_path):
     assert sizes_errors(None) == ["sizes.json does not match the ok counts of the committed shards"]
     d.write_json("sizes.json", {"00000.tar": 3, "00007.tar": 1})
     assert sizes_errors(["00000"]) == [
-        "sizes.json lists 3 samples for 00000.tar, its stats say 2",
+        "sizes.json lacks or miscounts ['00000.tar'] (ok counts of their stats)",
         "sizes.json names shards that are not committed: ['00007.tar']",
     ]
