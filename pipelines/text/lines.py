@@ -293,21 +293,20 @@ def merge_words(lines: Sequence[TextLine], max_gap: float = 1.0, min_score: floa
     out: list[MergedLine] = []
     for line in lines:
         word = MergedLine(line.polygon, line.text, float(line.score), (line,))
-        prev = None
-        if line.score >= min_score:
-            prev = next(
-                (
-                    i
-                    for i in range(len(out) - 1, -1, -1)
-                    if out[i].score >= min_score and _joinable(out[i], line, max_gap)
-                ),
-                None,
-            )
+        prev = _merge_target(out, line, max_gap, min_score) if line.score >= min_score else None
         if prev is None:
             out.append(word)
         else:
             out[prev] = _joined(out[prev], word)
     return out
+
+
+def _merge_target(out: list[MergedLine], line: TextLine, max_gap: float, min_score: float) -> int | None:
+    """The latest confident line of ``out`` that ``line`` continues on its row, if any."""
+    for i in range(len(out) - 1, -1, -1):
+        if out[i].score >= min_score and _joinable(out[i], line, max_gap):
+            return i
+    return None
 
 
 def unmerged(lines: Sequence[TextLine]) -> list[MergedLine]:
