@@ -102,17 +102,10 @@ def flops_per_image(detector, segmenter, work: list[tuple[bytes, str]]) -> float
     return float(counter.get_total_flops())
 
 
-def _speedups(figures: dict[str, dict], batches: list[int]) -> dict[str, float]:
-    naive_rate = figures["naive_demo_loop"]["images_per_s"]
-    return {f"batch_{b}": round(figures[f"ours_batch_{b}"]["images_per_s"] / naive_rate, 3) for b in batches}
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--images", type=int, default=16)
-    parser.add_argument(
-        "--batch", type=int, nargs="+", default=[1, 8], help="images per Grounding DINO forward (ours), each a case"
-    )
+    parser.add_argument("--batch", type=int, default=8, help="images per Grounding DINO forward (ours)")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument(
         "--profile", default="tiny", help="tiny, or production (weights from SHARDSMITH_GD_*/SAM_* env)"
@@ -120,9 +113,7 @@ def main() -> None:
     args = parser.parse_args()
     device = "cuda" if torch.cuda.is_available() else "cpu"
     dtype = "bfloat16" if device == "cuda" else "float32"
-    default_batch = 8 if device == "cuda" else 1  # what personalization uses unless batch_size is set
-    batches = sorted(set(args.batch))
-    gd_spec = spec_for("grounding_dino", args.profile, device=device, dtype=dtype, batch_size=max(batches))
+    gd_spec = spec_for("grounding_dino", args.profile, device=device, dtype=dtype, batch_size=args.batch)
     sam_spec = spec_for("sam", args.profile, device=device, dtype=dtype, batch_size=256)
     detector, segmenter = build("grounding_dino", gd_spec), build("sam", sam_spec)
     from segment_anything import SamPredictor
@@ -130,18 +121,18 @@ def main() -> None:
     gd_raw = load_grounding_dino(gd_spec.config, gd_spec.checkpoint, gd_spec.text_encoder, device)
     sam_raw = SamPredictor(load_sam(sam_spec.variant, sam_spec.checkpoint, device))
     work = workload(args.images)
-    for b in batches:  # warm-up both paths
-        ours(detector, segmenter, work[:b], b)
+    ours(detector, segmenter, work[: args.batch], args.batch)  # warm-up both paths
     naive(gd_raw, sam_raw, gd_spec, work[:2], device)
     masks: dict[str, int] = {}
-    cases = {
-        f"ours_batch_{b}": (lambda b=b: masks.__setitem__(f"ours_batch_{b}", ours(detector, segmenter, work, b)))
-        for b in batches
-    }
-    cases["naive_demo_loop"] = lambda: masks.__setitem__(
-        "naive_demo_loop", naive(gd_raw, sam_raw, gd_spec, work, device)
+    times = interleaved(
+        {
+            "ours": lambda: masks.__setitem__("ours", ours(detector, segmenter, work, args.batch)),
+            "naive_demo_loop": lambda: masks.__setitem__(
+                "naive_demo_loop", naive(gd_raw, sam_raw, gd_spec, work, device)
+            ),
+        },
+        args.repeats,
     )
-    times = interleaved(cases, args.repeats)
     flops = flops_per_image(detector, segmenter, work)
     figures = {
         k: {
@@ -152,19 +143,15 @@ def main() -> None:
         }
         for k, v in times.items()
     }
-    main_case = f"ours_batch_{default_batch if default_batch in batches else max(batches)}"
-    rate = figures[main_case]["images_per_s"]
+    rate = figures["ours"]["images_per_s"]
     gpu = torch.cuda.get_device_name(0) if device == "cuda" else None
     peak = next((p for name, p in BF16_PEAK.items() if gpu and name in gpu), None)
-    speedups = _speedups(figures, batches)
     result = {
-        "command": f"make bench  (python -m benchmarks.annotate --images {args.images} --batch {' '.join(map(str, batches))} --profile {args.profile})",
+        "command": f"make bench  (python -m benchmarks.annotate --images {args.images} --batch {args.batch} --profile {args.profile})",
         "device": gpu or "cpu",
         "profile": args.profile,
         "models": {"detector": detector.model_id, "segmenter": segmenter.model_id},
         "figures": figures,
-        "speedup_vs_naive_by_batch": speedups,
-        "default_case": main_case,
         "speedup_ours_vs_naive": round(rate / figures["naive_demo_loop"]["images_per_s"], 3),
         "flops_per_image": flops,
         "achieved_tflops": round(flops * rate / 1e12, 4),
@@ -180,9 +167,7 @@ def main() -> None:
     md += [f"| {k} | {v['median_s']} | {v['images_per_s']} | {v['masks']} |" for k, v in figures.items()]
     md += [
         "",
-        "ours / naive by batch: " + ", ".join(f"batch {k.split('_')[1]} {v}x" for k, v in speedups.items()),
-        f"default on {device} ({main_case}): {result['speedup_ours_vs_naive']}x; {flops / 1e9:.1f} GFLOP per image; "
-        f"{result['achieved_tflops']} TFLOP/s achieved"
+        f"ours / naive: {result['speedup_ours_vs_naive']}x; {flops / 1e9:.1f} GFLOP per image; {result['achieved_tflops']} TFLOP/s achieved"
         + (
             f" = {result['share_of_bf16_peak']:.1%} of the bf16 peak; 76M images = {result['gpu_hours_for_76M_images']} GPU-hours"
             if peak

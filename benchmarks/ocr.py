@@ -3,7 +3,7 @@
 Renders held-out-style horizontal Latin text images with known ground truth (seeded), plus scikit-image's page.png
 (text-only ground truth, transcribed by hand), and prints one JSON dict:
 
-    python benchmarks/ocr_backends.py [--n 30] [--seed 7] [--threads 1] [--repeats 2] [--backends paddle rapid] [--space-boost 1 16]
+    python -m benchmarks.ocr [--n 30] [--seed 7] [--threads 1] [--repeats 2] [--backends paddle rapid] [--space-boost 1 16]
 
 Speed: each image's best of --repeats runs (wall and process CPU time; CPU time is the steadier on busy shared
 cores), the engines taking turns; "batched" is one ``read`` call on all images. The space_boost default (16) was chosen on seed 1 and page.png; seed 7 is held out.

@@ -155,7 +155,7 @@ def _check_shard(d: DatasetDir, shard: str, deep: bool) -> tuple[list[str], list
     stats = d.read_stats(shard)
     with d.fs.open(d.parquet(shard), "rb") as f:
         raw = f.read()
-    table = pq.read_table(io.BytesIO(raw))
+    table = pq.ParquetFile(io.BytesIO(raw)).read()  # not read_table: its pyarrow.dataset imports pandas
     rows = table.to_pylist()
     missing = [c for c in BASE_COLUMNS if c not in table.column_names]
     if missing:

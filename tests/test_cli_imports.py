@@ -19,7 +19,18 @@ from pycocotools import mask as mask_utils
 from pipelines.schema import Failed, Written
 from pipelines.store import DatasetDir, ShardWriter
 
-HEAVY = ("torch", "cv2", "apache_beam", "dagster", "matplotlib", "spacy", "transformers", "onnxruntime", "paddle")
+HEAVY = (
+    "torch",
+    "cv2",
+    "apache_beam",
+    "dagster",
+    "matplotlib",
+    "pandas",
+    "spacy",
+    "transformers",
+    "onnxruntime",
+    "paddle",
+)
 ROOT = Path(__file__).resolve().parents[1]
 
 PROBE = """

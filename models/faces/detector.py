@@ -1,8 +1,8 @@
 """Face detectors behind one interface: MTCNN (weights shipped in facenet-pytorch's wheel) and OpenCV Haar + eye check.
 
-Measured on the sample source (3 portraits, 29 images without people): MTCNN with score >= 0.9 found all 3 faces and no
-false positives, with 5 landmarks; Haar + eye verification missed ``camera``; plain Haar and skimage's LBP cascade gave
-false positives. MTCNN is the default; Haar stays as a dependency-light fallback."""
+benchmarks/face_detect.py (results/face_detect.md) compares them on known faces: MTCNN with score >= 0.9 finds 3/3
+portraits of the sample source with no false positive, with 5 landmarks; Haar with the eye check finds 2/3, plain Haar
+and skimage's LBP cascade give false positives. MTCNN is the default; Haar stays as a dependency-light fallback."""
 
 from __future__ import annotations
 

@@ -27,7 +27,7 @@ class PersonalizationConfig(FilterConfig):
     box_threshold: float = 0.25
     text_threshold: float = 0.2
     # images per Grounding DINO forward; None: 8 on CUDA (fills the GPU), 1 on CPU, where a batch runs serially and
-    # padding only adds work (benchmarks/annotate.py measured 0.68x at 8 against 0.92x at 1 of the demo loop's rate)
+    # padding only adds work (benchmarks/annotate.py: 0.68x the demo loop's rate at 8, results/annotate_tiny_cpu.json)
     batch_size: int | None = None
     decode_threads: int = 2
     device: Literal["cpu", "cuda"] = "cpu"

@@ -8,7 +8,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import pyarrow as pa
-import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from pipelines.store.layout import DatasetDir
@@ -39,7 +38,7 @@ class ShardReader:
 
     def manifest(self, shard: str, columns: list[str] | None = None) -> pa.Table:
         with self.dir.fs.open(self.dir.parquet(shard), "rb") as f:
-            return pq.read_table(f, columns=columns)
+            return pq.ParquetFile(f).read(columns=columns)  # read_table would import pyarrow.dataset and pandas
 
     def manifests(self, columns: list[str] | None = None) -> pa.Table:
         tables = [_with_shard(self.manifest(s, columns), s) for s in self.shards()]
@@ -58,12 +57,12 @@ class ShardReader:
             yield from self.samples(shard)
 
     def locate(self, key: str) -> tuple[str, dict[str, Any]] | None:
-        """The shard and manifest row of ``key``, or None."""
+        """The shard and manifest row of ``key``, or None (a plain list lookup: pyarrow.compute would import pandas)."""
         for shard in self.shards():
             table = self.manifest(shard)
-            hits = table.filter(pc.equal(table["key"], key))
-            if hits.num_rows:
-                return shard, hits.to_pylist()[0]
+            keys = table.column("key").to_pylist()
+            if key in keys:
+                return shard, table.slice(keys.index(key), 1).to_pylist()[0]
         return None
 
     def sample(self, key: str) -> StoredSample | None:
