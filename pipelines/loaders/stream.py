@@ -125,9 +125,10 @@ def sample_pipeline(shards: ShardSet, config: LoaderConfig, start_batch: int = 0
 
 
 class BatchLoader:
-    """Batches of ``collate([map_sample(s) for s in samples])``. ``len`` is batches per epoch from sizes.json (one pass:
-    from the shards each worker reads, partial last batches kept, fewer when samples are skipped; resampled: total // batch_size, the epoch open_clip uses).
-    ``map_sample`` must be a pure function of the sample: randomness comes from the seed, so a resumed run matches."""
+    """Batches of ``collate([map_sample(s) for s in samples])``. ``len`` is batches per epoch from sizes.json: one pass,
+    from the shards each worker reads with partial last batches kept (fewer when samples are skipped); resampled,
+    total // batch_size (the epoch open_clip uses). ``map_sample`` must be a pure function of the sample: randomness
+    comes from the seed, so that a resumed run matches."""
 
     def __init__(
         self,
