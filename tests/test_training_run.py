@@ -138,3 +138,22 @@ def test_sigkill_after_checkpoint_then_cli_resume(shapes, unkilled, tmp_path):
     assert result.exit_code == 0, result.output
     assert json.loads((out / "card.json").read_text())["resumed_from"] == 4
     assert _same_weights(out, unkilled.path)
+
+
+def test_from_a_parent_starts_at_its_weights_and_names_it(shapes, unkilled, tmp_path):
+    child = run(
+        TrainSpec("shapes_classifier", (str(shapes),), str(tmp_path / "child"), {**TINY, "steps": 1, "lr": 1e-9},
+                  parent=str(unkilled.path))
+    )  # fmt: skip
+    assert child.card()["parents"]["from"]["card_sha256"] == unkilled.card_sha256()
+    parent_w, child_w = _weights(unkilled.path), _weights(child.path)
+    assert all(torch.allclose(parent_w[k], child_w[k], atol=1e-4) for k in parent_w if "n_averaged" not in k)
+    with pytest.raises(FileNotFoundError, match="_SUCCESS"):
+        run(TrainSpec("shapes_classifier", (str(shapes),), str(tmp_path / "x"), TINY, parent=str(tmp_path / "none")))
+
+
+def test_trainers_lists_the_registered_trainers_with_their_defaults():
+    result = CliRunner().invoke(main, ["trainers", "--json"])
+    assert result.exit_code == 0, result.output
+    (described,) = [t for t in json.loads(result.output) if t["name"] == "shapes_classifier"]
+    assert described["config"]["steps"] == 300 and "lr" in described["config"]
