@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import multiprocessing
 import os
-import subprocess
-import sys
-import textwrap
+import signal
 
 import pytest
 import torch
@@ -119,20 +118,24 @@ def test_a_committed_model_is_not_retrained_and_another_config_is_refused(shapes
     assert unkilled.card_path.read_bytes() == before
 
 
-@pytest.mark.slow
+def _train_then_sigkill_self(spec: TrainSpec, at_step: int) -> None:
+    def kill(step: int) -> None:
+        if step == at_step:
+            os.kill(os.getpid(), signal.SIGKILL)
+
+    run(spec, on_step=kill)
+
+
 def test_sigkill_after_checkpoint_then_cli_resume(shapes, unkilled, tmp_path):
+    """A forked copy of this process (everything already imported) trains and is SIGKILLed right after checkpoint 4;
+    the CLI then resumes the directory."""
     out = tmp_path / "sigkilled"
-    script = textwrap.dedent(f"""
-        import os, signal
-        from pipelines.training.run import TrainSpec, run
-        def kill(step):
-            if step == 4:
-                os.kill(os.getpid(), signal.SIGKILL)
-        run(TrainSpec("shapes_classifier", ({str(shapes)!r},), {str(out)!r}, {TINY!r}), on_step=kill)
-    """)
-    env = {**os.environ, "PYTHONPATH": os.getcwd()}
-    proc = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, timeout=300)
-    assert proc.returncode == -9, proc.stderr.decode()[-2000:]
+    spec = TrainSpec("shapes_classifier", (str(shapes),), str(out), TINY)
+    child = multiprocessing.get_context("fork").Process(target=_train_then_sigkill_self, args=(spec, 4))
+    child.start()
+    child.join(timeout=300)
+    assert child.exitcode == -signal.SIGKILL
+    assert not (out / "_SUCCESS").exists() and (out / "checkpoints" / "step-4").is_dir()
     sets = [f"--set={k}={json.dumps(v)}" for k, v in TINY.items()]
     result = CliRunner().invoke(main, ["train", "shapes_classifier", "--data", str(shapes), "--out", str(out), *sets])
     assert result.exit_code == 0, result.output
