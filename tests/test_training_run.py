@@ -160,3 +160,15 @@ def test_trainers_lists_the_registered_trainers_with_their_defaults():
     assert result.exit_code == 0, result.output
     (described,) = [t for t in json.loads(result.output) if t["name"] == "shapes_classifier"]
     assert described["config"]["steps"] == 300 and "lr" in described["config"]
+
+
+def test_overwrite_replaces_a_model_of_another_run_only(shapes, tmp_path):
+    out = str(tmp_path / "m")
+    first = run(TrainSpec("shapes_classifier", (str(shapes),), out, {**TINY, "steps": 2}))
+    old = first.card()["run_sha256"]
+    again = run(TrainSpec("shapes_classifier", (str(shapes),), out, {**TINY, "steps": 2}), overwrite=True)
+    assert again.card()["run_sha256"] == old and again.card()["resumed_from"] is None  # same run: kept, not redone
+    other = run(TrainSpec("shapes_classifier", (str(shapes),), out, {**TINY, "steps": 2, "lr": 0.02}), overwrite=True)
+    card = other.card()
+    assert card["run_sha256"] != old and card["config"]["lr"] == 0.02 and other.committed()
+    assert sorted(p.name for p in other.checkpoints.iterdir()) == ["step-2"]
