@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import multiprocessing
 import os
-import subprocess
-import sys
-import textwrap
+import signal
 
 import pytest
 import torch
@@ -119,22 +118,57 @@ def test_a_committed_model_is_not_retrained_and_another_config_is_refused(shapes
     assert unkilled.card_path.read_bytes() == before
 
 
-@pytest.mark.slow
+def _train_then_sigkill_self(spec: TrainSpec, at_step: int) -> None:
+    def kill(step: int) -> None:
+        if step == at_step:
+            os.kill(os.getpid(), signal.SIGKILL)
+
+    run(spec, on_step=kill)
+
+
 def test_sigkill_after_checkpoint_then_cli_resume(shapes, unkilled, tmp_path):
+    """A forked copy of this process (everything already imported) trains and is SIGKILLed right after checkpoint 4;
+    the CLI then resumes the directory."""
     out = tmp_path / "sigkilled"
-    script = textwrap.dedent(f"""
-        import os, signal
-        from pipelines.training.run import TrainSpec, run
-        def kill(step):
-            if step == 4:
-                os.kill(os.getpid(), signal.SIGKILL)
-        run(TrainSpec("shapes_classifier", ({str(shapes)!r},), {str(out)!r}, {TINY!r}), on_step=kill)
-    """)
-    env = {**os.environ, "PYTHONPATH": os.getcwd()}
-    proc = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, timeout=300)
-    assert proc.returncode == -9, proc.stderr.decode()[-2000:]
+    spec = TrainSpec("shapes_classifier", (str(shapes),), str(out), TINY)
+    child = multiprocessing.get_context("fork").Process(target=_train_then_sigkill_self, args=(spec, 4))
+    child.start()
+    child.join(timeout=300)
+    assert child.exitcode == -signal.SIGKILL
+    assert not (out / "_SUCCESS").exists() and (out / "checkpoints" / "step-4").is_dir()
     sets = [f"--set={k}={json.dumps(v)}" for k, v in TINY.items()]
     result = CliRunner().invoke(main, ["train", "shapes_classifier", "--data", str(shapes), "--out", str(out), *sets])
     assert result.exit_code == 0, result.output
     assert json.loads((out / "card.json").read_text())["resumed_from"] == 4
     assert _same_weights(out, unkilled.path)
+
+
+def test_from_a_parent_starts_at_its_weights_and_names_it(shapes, unkilled, tmp_path):
+    child = run(
+        TrainSpec("shapes_classifier", (str(shapes),), str(tmp_path / "child"), {**TINY, "steps": 1, "lr": 1e-9},
+                  parent=str(unkilled.path))
+    )  # fmt: skip
+    assert child.card()["parents"]["from"]["card_sha256"] == unkilled.card_sha256()
+    parent_w, child_w = _weights(unkilled.path), _weights(child.path)
+    assert all(torch.allclose(parent_w[k], child_w[k], atol=1e-4) for k in parent_w if "n_averaged" not in k)
+    with pytest.raises(FileNotFoundError, match="_SUCCESS"):
+        run(TrainSpec("shapes_classifier", (str(shapes),), str(tmp_path / "x"), TINY, parent=str(tmp_path / "none")))
+
+
+def test_trainers_lists_the_registered_trainers_with_their_defaults():
+    result = CliRunner().invoke(main, ["trainers", "--json"])
+    assert result.exit_code == 0, result.output
+    (described,) = [t for t in json.loads(result.output) if t["name"] == "shapes_classifier"]
+    assert described["config"]["steps"] == 300 and "lr" in described["config"]
+
+
+def test_overwrite_replaces_a_model_of_another_run_only(shapes, tmp_path):
+    out = str(tmp_path / "m")
+    first = run(TrainSpec("shapes_classifier", (str(shapes),), out, {**TINY, "steps": 2}))
+    old = first.card()["run_sha256"]
+    again = run(TrainSpec("shapes_classifier", (str(shapes),), out, {**TINY, "steps": 2}), overwrite=True)
+    assert again.card()["run_sha256"] == old and again.card()["resumed_from"] is None  # same run: kept, not redone
+    other = run(TrainSpec("shapes_classifier", (str(shapes),), out, {**TINY, "steps": 2, "lr": 0.02}), overwrite=True)
+    card = other.card()
+    assert card["run_sha256"] != old and card["config"]["lr"] == 0.02 and other.committed()
+    assert sorted(p.name for p in other.checkpoints.iterdir()) == ["step-2"]

@@ -32,6 +32,7 @@ class LoaderConfig:
     shuffle: int = 256  # sample shuffle buffer; 0 = keep tar order
     workers: int = 0  # DataLoader worker processes; 0 = in this process
     required: tuple[str, ...] = ("jpg", "txt")  # a sample lacking one is skipped and logged, never waited for
+    split_by_node: bool = True  # one pass: each node (accelerate process) reads its share; False: every node reads all
 
 
 class NoUsableSamples(RuntimeError):
@@ -97,7 +98,8 @@ def sample_pipeline(shards: ShardSet, config: LoaderConfig, start_batch: int = 0
         seed_fn = functools.partial(_worker_seed, start_batch, config.workers)
         source = [wds.ResampledShards(shards.urls, seed=config.seed, worker_seed=seed_fn, deterministic=True)]
     else:
-        source = [wds.SimpleShardList(shards.urls), wds.split_by_node, wds.split_by_worker]
+        by_node = [wds.split_by_node] if config.split_by_node else []
+        source = [wds.SimpleShardList(shards.urls), *by_node, wds.split_by_worker]
     stages = [
         *source,
         _open_fsspec,
@@ -125,9 +127,10 @@ def sample_pipeline(shards: ShardSet, config: LoaderConfig, start_batch: int = 0
 
 
 class BatchLoader:
-    """Batches of ``collate([map_sample(s) for s in samples])``. ``len`` is batches per epoch from sizes.json (one pass:
-    exact per worker's shards, partial last batches kept; resampled: total // batch_size, the epoch open_clip uses).
-    ``map_sample`` must be a pure function of the sample: randomness comes from the seed, so a resumed run matches."""
+    """Batches of ``collate([map_sample(s) for s in samples])``. ``len`` is batches per epoch from sizes.json: one pass,
+    from the shards each worker reads with partial last batches kept (fewer when samples are skipped); resampled,
+    total // batch_size (the epoch open_clip uses). ``map_sample`` must be a pure function of the sample: randomness
+    comes from the seed, so that a resumed run matches."""
 
     def __init__(
         self,

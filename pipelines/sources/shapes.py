@@ -14,7 +14,6 @@ import pyarrow.parquet as pq
 from PIL import Image, ImageDraw
 
 from models.rle import masks_to_rle
-from pipelines.sources.sample_source import IMG2DATASET_SCHEMA
 from pipelines.store.fs import HashingWriter, join, open_fs, write_bytes_atomic
 from pipelines.store.layout import dumps
 from pipelines.store.tarfmt import TarSink
@@ -323,6 +322,8 @@ def config_sha256(config: ShapesConfig) -> str:
 
 
 def _write_shard(fs, root: str, shard: str, scenes: list[Scene], config: ShapesConfig) -> int:
+    from pipelines.sources.sample_source import IMG2DATASET_SCHEMA  # here: that module imports scikit-learn's data
+
     raw = io.BytesIO()
     hashing = HashingWriter(raw)
     sink = TarSink(hashing)

@@ -9,19 +9,6 @@ from pathlib import Path
 import click
 
 
-def _parse_sets(values: tuple[str, ...]) -> dict:
-    out = {}
-    for item in values:
-        name, sep, raw = item.partition("=")
-        if not sep:
-            raise click.BadParameter(f"{item!r} is not key=value", param_hint="--set")
-        try:
-            out[name] = json.loads(raw)
-        except json.JSONDecodeError:
-            out[name] = raw
-    return out
-
-
 @click.command()
 @click.argument("name")
 @click.option("--data", "data", multiple=True, required=True, help="Dataset directory (repeatable; the first trains).")
@@ -45,6 +32,7 @@ def train(
 ) -> None:
     """Train NAME on DATA into OUT; an uncommitted OUT resumes from its last checkpoint. Under Dagster Pipes (a training
     asset launched it) every logged step streams back to the run; under `accelerate launch` it runs on every process."""
+    from pipelines.cli import _parse_sets
     from pipelines.training.run import TrainSpec, run
 
     config = json.loads(Path(config_file).read_text()) if config_file else {}

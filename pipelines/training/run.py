@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from accelerate import PartialState
 
 from models.training import MetricsLog, read_metrics, seed_everything, train_loop
 from pipelines.loaders import open_shards
@@ -120,6 +121,8 @@ def _train(
     model = r.trainer.build()
     extra = {"run_sha256": r.run_sha256}
     result = train_loop(r.trainer.task(model), r.config.loop(), out.path, extra, on_log, on_step)
+    if not PartialState().is_main_process:  # under `accelerate launch`, one process saves, evaluates and commits
+        return out
     final = result.ema.module if result.ema is not None else result.model
     final.eval()
     _save_model(r.trainer, final, out)

@@ -117,7 +117,9 @@ class ShapesClassifier(Trainer):
     def _eval_batches(self) -> Iterator[dict[str, Any]]:
         c = self.config
         shards = open_shards(c.eval_data) if c.eval_data else self.inputs.data[0]
-        config = LoaderConfig(c.batch_size, c.seed, resampled=False, shuffle=0, required=("jpg", "json"))
+        config = LoaderConfig(
+            c.batch_size, c.seed, resampled=False, shuffle=0, required=("jpg", "json"), split_by_node=False
+        )  # the main process evaluates the whole set
         loader = BatchLoader(shards, config, functools.partial(encode_sample, image_size=c.image_size), collate)
         return itertools.islice(loader, max(1, c.eval_samples // c.batch_size))
 
