@@ -185,8 +185,11 @@ class DagsterDev(Service):
         """Every live process that carries this start's service id: dagster dev and all it started, wherever reparented."""
         return processes_with_env(*self.tag)
 
-    def stop(self, grace_s: float = 10.0) -> None:
-        """SIGTERM dagster dev's process group; SIGKILL what is left of it after ``grace_s``, and every process it started."""
-        if self.proc is not None:
-            stop_process_tree(self.proc, self.tag, grace_s)
-            self.proc = None
+    def stop(self, grace_s: float = 10.0) -> list[int]:
+        """SIGTERM dagster dev's process group; SIGKILL what is left of it after ``grace_s``, and every process it started.
+        Returns the processes that had to be killed."""
+        if self.proc is None:
+            return []
+        left = stop_process_tree(self.proc, self.tag, grace_s)
+        self.proc = None
+        return left

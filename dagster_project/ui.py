@@ -51,7 +51,9 @@ def serve(home: Path, port: int, grace_s: float) -> int:
         while not received and proc.poll() is None:
             time.sleep(POLL_S)
     finally:
-        dev.stop(grace_s)
+        killed = dev.stop(grace_s)
+    if killed:
+        print(f"shardsmith: killed {len(killed)} process(es) still running after {grace_s:g} s", file=sys.stderr)
     if not received:
         return proc.returncode
     name = signal.Signals(received[0]).name

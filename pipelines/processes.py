@@ -56,9 +56,10 @@ def processes_with_env(name: str, value: str) -> list[int]:
     return pids
 
 
-def stop_process_tree(proc: subprocess.Popen, tag: tuple[str, str], grace_s: float) -> None:
+def stop_process_tree(proc: subprocess.Popen, tag: tuple[str, str], grace_s: float) -> list[int]:
     """SIGTERM the process group that ``proc`` leads (started with ``start_new_session=True``); give it and every
-    process tagged ``tag`` (see ``processes_with_env``) ``grace_s`` to exit, then SIGKILL what is left, and reap ``proc``."""
+    process tagged ``tag`` (see ``processes_with_env``) ``grace_s`` to exit, then SIGKILL what is left, and reap ``proc``.
+    Returns the tagged processes that were still running after ``grace_s`` (killed)."""
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(proc.pid, signal.SIGTERM)
     deadline = time.monotonic() + grace_s
@@ -68,7 +69,9 @@ def stop_process_tree(proc: subprocess.Popen, tag: tuple[str, str], grace_s: flo
         time.sleep(0.2)
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(proc.pid, signal.SIGKILL)
-    for pid in processes_with_env(*tag):
+    left = processes_with_env(*tag)
+    for pid in left:
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.kill(pid, signal.SIGKILL)
     proc.wait(5)
+    return left

@@ -9,6 +9,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,13 +18,16 @@ import pytest
 from dagster import AssetKey, DagsterInstance
 from dagster._core.instance.ref import InstanceRef
 
-from pipelines.processes import free_port
+from pipelines.processes import free_port, processes_with_env
 
 # Debian's `chromium` package: /usr/bin/chromium is a wrapper script, this is the browser binary it runs.
 CHROMIUM = os.environ.get("SHARDSMITH_CHROMIUM", "/usr/lib/chromium/chromium")
 DATASETS = {"ingest", "personalization", "text_rendering", "face_attributes", "retrieval_negatives"}
-BUILT, FROM_UI = "00000", "00001"  # the partition built before the UI starts, and the one materialized from the UI
+# Built before the UI starts, in one run (so each preview draws from both shards: every dataset has ok samples in them),
+# and the partition materialized from the UI.
+BUILT, FROM_UI = ("00000", "00001"), "00002"
 REPO = Path(__file__).resolve().parents[1]
+MARK = "SHARDSMITH_TEST_UI_RUN"  # in the launcher's environment, so in that of everything it starts
 
 sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed (pip install '.[dev]')")
 sync_api.expect.set_options(timeout=60_000)  # a loaded CI machine renders slowly; a missing element still fails
@@ -45,9 +49,11 @@ class UI:
     env: dict[str, str]
 
 
-def _materialize_all(env: dict[str, str], home: Path, partition: str) -> None:
-    """Every asset for ``partition``, in this process, recorded in the instance at ``home`` (as `make demo` does)."""
+def _materialize_all(env: dict[str, str], home: Path, partitions: tuple[str, str]) -> None:
+    """Every asset for the range ``partitions`` in one run, in this process, recorded in the instance at ``home``
+    (as `make demo` does)."""
     from dagster import materialize
+    from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 
     from assets.partitions import source_shards
     from assets.resources import resources_from_env
@@ -56,19 +62,20 @@ def _materialize_all(env: dict[str, str], home: Path, partition: str) -> None:
     resources = resources_from_env(env)
     instance = DagsterInstance.from_ref(InstanceRef.from_dir(str(home)))
     instance.add_dynamic_partitions(source_shards.name, [s.shard for s in resources["source"].shards()])
-    result = materialize(list(defs.assets), partition_key=partition, instance=instance, resources=resources)
+    tags = {ASSET_PARTITION_RANGE_START_TAG: partitions[0], ASSET_PARTITION_RANGE_END_TAG: partitions[1]}
+    result = materialize(list(defs.assets), instance=instance, resources=resources, tags=tags)
     assert result.success
 
 
 @pytest.fixture(scope="module")
 def ui(sample_source: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[UI]:
-    """`make ui`'s launcher on a fresh instance in which every asset has been materialized for partition BUILT.
+    """`make ui`'s launcher on a fresh instance in which every asset has been materialized for the partitions BUILT.
 
     The launcher starts first, so that the UI loads while the assets build; what they record shows up in it live."""
     from dagster_project.server import wait_until_loaded
 
     base = tmp_path_factory.mktemp("ui")
-    home, root, port = base / "dagster_home", base / "storage", free_port()
+    home, root, port, mark = base / "dagster_home", base / "storage", free_port(), uuid.uuid4().hex
     home.mkdir()
     shutil.copy(REPO / "dagster_project" / "dagster.yaml", home / "dagster.yaml")
     env = {"SHARDSMITH_SOURCE": str(sample_source), "SHARDSMITH_ROOT": str(root), "DAGSTER_HOME": str(home)}
@@ -77,7 +84,7 @@ def ui(sample_source: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterato
         proc = subprocess.Popen(
             launcher,
             cwd=REPO,
-            env={**os.environ, **env, "PYTHONPATH": str(REPO)},
+            env={**os.environ, **env, "PYTHONPATH": str(REPO), MARK: mark},
             stdout=log,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
@@ -88,14 +95,15 @@ def ui(sample_source: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterato
         wait_until_loaded(f"http://127.0.0.1:{port}", 300, proc, str(base / "ui.log"))
         yield UI(f"http://127.0.0.1:{port}", home, root, env)
     finally:
-        proc.send_signal(signal.SIGTERM)
+        proc.send_signal(signal.SIGTERM)  # as a supervisor stops `make ui`; nothing it started may outlive it
         try:
             proc.wait(30)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            raise
         finally:
             print((base / "ui.log").read_text(errors="replace")[-4000:])
+            left = processes_with_env(MARK, mark)
+            for pid in left:
+                os.kill(pid, signal.SIGKILL)
+        assert not left, f"left running after the launcher stopped: {left}"
 
 
 @pytest.fixture(scope="module")
@@ -156,11 +164,12 @@ def test_each_dataset_page_shows_its_preview_and_reasons(ui: UI, page: sync_api.
         ]
         assert shown == recorded, name
         # the preview: the recorded contact sheet, decoded and drawn by the browser
+        recorded_image = re.search(r"\]\((data:image/jpeg;base64,[^)]+)\)", latest[name]["preview"].value)
+        assert recorded_image, f"{name} recorded no preview image (no ok sample in {BUILT}?): {latest[name]['preview']}"
         _metadata_row(page, "preview").get_by_text("[Show Markdown]").click()
         image = page.get_by_role("dialog").locator("img")
         sync_api.expect(image).to_be_visible()
-        src = re.search(r"\]\((data:image/jpeg;base64,[^)]+)\)", latest[name]["preview"].value).group(1)
-        assert image.get_attribute("src") == src, name
+        assert image.get_attribute("src") == recorded_image.group(1), name
         width, height = image.evaluate("img => [img.complete && img.naturalWidth, img.naturalHeight]")
         assert width > 0 and height > 0, f"{name}: the preview image did not decode"
         page.get_by_role("dialog").get_by_role("button", name="Close").click()
