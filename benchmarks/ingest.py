@@ -233,17 +233,22 @@ def photo_report(fig: dict[str, dict[str, Any]], q: dict[str, float], photos: li
     return data, lines
 
 
+def _net_rate(n: int, seconds: float) -> float | None:
+    """Samples per second net of the fixed cost; None where the difference of two noisy medians is not positive."""
+    return round(n / seconds, 1) if seconds > 0 else None
+
+
 def sample_report(fig: dict[str, dict[str, Any]], summary: dict[str, Any], repeats: int) -> tuple[dict, list[str]]:
     n = summary["samples"]
     fixed, fixed2 = fig["beam_fixed_cost"]["median_s"], fig["beam_2_workers_fixed_cost"]["median_s"]
-    marginal = n / max(fig["ingest_beam_1_worker"]["median_s"] - fixed, 1e-9)
-    marginal2 = n / max(fig["ingest_beam_2_workers"]["median_s"] - fixed2, 1e-9)
+    marginal = _net_rate(n, fig["ingest_beam_1_worker"]["median_s"] - fixed)
+    marginal2 = _net_rate(n, fig["ingest_beam_2_workers"]["median_s"] - fixed2)
     plain = fig["plain_loop"]["samples_per_s"]
     ratios = {
         "ingest_1_worker_vs_plain_loop": round(fig["ingest_beam_1_worker"]["samples_per_s"] / plain, 3),
-        "ingest_1_worker_without_fixed_cost_vs_plain_loop": round(marginal / plain, 3),
-        "ingest_1_worker_samples_per_s_without_fixed_cost": round(marginal, 1),
-        "ingest_2_workers_samples_per_s_without_fixed_cost": round(marginal2, 1),
+        "ingest_1_worker_without_fixed_cost_vs_plain_loop": round(marginal / plain, 3) if marginal else None,
+        "ingest_1_worker_samples_per_s_without_fixed_cost": marginal,
+        "ingest_2_workers_samples_per_s_without_fixed_cost": marginal2,
         "plain_loop_vs_raw_copy": round(plain / fig["raw_copy"]["samples_per_s"], 4),
     }
     lines = [
@@ -261,7 +266,12 @@ def sample_report(fig: dict[str, dict[str, Any]], summary: dict[str, Any], repea
         f"({ratios['ingest_1_worker_without_fixed_cost_vs_plain_loop']} once Beam's fixed {fixed:.2f}s start-up is taken "
         f"out); plain loop / raw copy: {ratios['plain_loop_vs_raw_copy']}",
         f"Without the fixed costs (runs whose shards are all done already: start-up and teardown, no samples): "
-        f"1 worker {marginal:.1f} samples/s, 2 workers {marginal2:.1f} samples/s ({marginal2 / 2:.1f} per core).",
+        f"1 worker {marginal} samples/s, 2 workers "
+        + (
+            f"{marginal2} samples/s ({marginal2 / 2:.1f} per core)."
+            if marginal2
+            else "not measurable (start-up varied more than the work)."
+        ),
     ]
     return {"samples": n, "shards": summary["shards"], "figures": fig, "ratios": ratios}, lines
 
