@@ -154,3 +154,23 @@ def test_stored_jpeg_passes_ingest_bytes_through_only_where_the_pixels_are_their
         jpg = stored_jpeg(case, 95)
         assert jpg not in (ingest_jpg, turned, png.getvalue()), name
         assert Image.open(io.BytesIO(jpg)).size == (case.pixels.shape[1], case.pixels.shape[0]), name
+
+
+@pytest.mark.slow
+def test_retrieval_negatives_stores_ingest_jpg_bytes_unchanged(tmp_path):
+    from pipelines.store import ShardReader
+    from tests.conftest import build
+
+    root = tmp_path / "photos"
+    root.mkdir()
+    captions = {"a": "a red car parked next to a blue truck", "b": "a small white dog on a green lawn"}
+    for i, (name, caption) in enumerate(captions.items()):
+        (root / f"{name}.jpg").write_bytes(_jpeg(_photo((900, 700), seed=i)))
+        (root / f"{name}.txt").write_text(caption)
+    build("ingest", root, tmp_path / "out", max_side=512)
+    build("retrieval_negatives", tmp_path / "out" / "ingest", tmp_path / "out")
+    ingested = {s.key: s.files["jpg"] for s in ShardReader(str(tmp_path / "out" / "ingest")).all_samples()}
+    negatives = {
+        s.key: s.files["jpg"] for s in ShardReader(str(tmp_path / "out" / "retrieval_negatives")).all_samples()
+    }
+    assert len(ingested) == 2 and negatives == ingested  # byte for byte: not decoded and encoded a second time
