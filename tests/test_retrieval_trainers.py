@@ -1,0 +1,108 @@
+"""retrieval_teacher and retrieval_student on a tiny shapes -> retrieval_negatives corpus: a few steps each, every loss
+term logged exactly when its weight is > 0, models loadable by their own libraries, the teacher in the student's card."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+from click.testing import CliRunner
+
+from models.retrieval.blip import load_blip
+from models.retrieval.clip import load_clip
+from models.training import read_metrics
+from pipelines.cli import main
+from pipelines.training.run import TrainSpec, run
+from tests.retrieval_corpus import retrieval_corpus
+
+FAST = {
+    "steps": 3, "batch_size": 8, "log_every": 1, "checkpoint_every": 3, "warmup_steps": 1, "shuffle": 16,
+    "eval_samples": 16, "cpu_threads": 1,
+}  # fmt: skip
+TINY_BLIP = {"kind": "blip", "width": 32, "layers": 1, "vocab_size": 200}
+TERMS = ("contrastive", "distill", "hard_negative", "lwf")
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory):
+    return retrieval_corpus(tmp_path_factory)
+
+
+@pytest.fixture(scope="module")
+def blip_teacher(corpus, tmp_path_factory):
+    out = tmp_path_factory.mktemp("teacher") / "blip"
+    return run(TrainSpec("retrieval_teacher", (str(corpus.negatives),), str(out), {**FAST, **TINY_BLIP}))
+
+
+def _rows(model_dir) -> list[dict]:
+    return [r for r in read_metrics(model_dir.metrics) if "eval" not in r]
+
+
+def test_blip_teacher_trains_itc_itm_and_hard_negatives_and_loads_with_transformers(blip_teacher, corpus):
+    rows = _rows(blip_teacher)
+    assert [r["step"] for r in rows] == [1, 2, 3]
+    for r in rows:
+        assert {"itc", "itm", "hard_negative"} <= set(r) and all(r[k] > 0 for k in ("itc", "itm", "hard_negative"))
+        assert r["loss"] == pytest.approx(r["itc"] + r["itm"] + r["hard_negative"], rel=1e-5)
+    model, processor = load_blip(blip_teacher.model)
+    assert processor.tokenizer.tokenize("a small red circle") == ["a", "small", "red", "circle"]
+    metrics = blip_teacher.card()["final_metrics"]
+    assert {"t2i_r@1", "i2t_r@10", "replace-att_acc", "swap-att_acc"} <= set(metrics)
+
+
+def test_open_clip_teacher_has_no_itm_term_and_loads_with_open_clip(corpus, tmp_path):
+    config = {**FAST, "kind": "open_clip", "steps": 2, "hard_negative_weight": 0.0}
+    teacher = run(TrainSpec("retrieval_teacher", (str(corpus.negatives),), str(tmp_path / "t"), config))
+    assert all(set(r) & {"itc", "itm", "hard_negative"} == {"itc"} for r in _rows(teacher))
+    model, _, tokenizer = load_clip(teacher.model)
+    assert model.encode_text(tokenizer(["a red circle"])).shape == (1, 64)
+
+
+def test_student_distils_the_teacher_with_every_term_and_names_it_in_its_card(blip_teacher, corpus, tmp_path):
+    out = tmp_path / "student"
+    sets = [f"{k}={v}" for k, v in {**FAST, "lwf_weight": 0.5, "distill_weight": 2.0}.items()]
+    args = ["train", "retrieval_student", "--data", str(corpus.negatives), "--data", str(corpus.general)]
+    result = CliRunner().invoke(main, [*args, "--teacher", str(blip_teacher.path), "--out", str(out)] + [
+        a for s in sets for a in ("--set", s)
+    ])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    rows = [r for r in read_metrics(out / "metrics.jsonl") if "eval" not in r]
+    for r in rows:
+        assert set(TERMS) <= set(r)
+        weighted = r["contrastive"] + 2.0 * r["distill"] + r["hard_negative"] + 0.5 * r["lwf"]
+        assert r["loss"] == pytest.approx(weighted, rel=1e-5)
+        assert min(r["contrastive"], r["distill"], r["hard_negative"]) > 0
+    assert rows[0]["lwf"] == pytest.approx(0.0, abs=1e-6)  # the student starts as its own reference
+    assert rows[-1]["lwf"] > 0
+    card = json.loads((out / "card.json").read_text())
+    assert card["parents"]["teacher"]["card_sha256"] == blip_teacher.card_sha256()
+    assert card["parents"]["teacher"]["trainer"] == "retrieval_teacher"
+    assert [i["url"] for i in card["inputs"]] == [str(corpus.negatives), str(corpus.general)]
+    assert {"general_t2i_r@1", "t2i_r@1", "swap-att_acc"} <= set(card["final_metrics"])
+    model, _, tokenizer = load_clip(out / "model")
+    with torch.no_grad():
+        assert torch.isfinite(model.encode_image(torch.rand(2, 3, 64, 64))).all()
+
+
+@pytest.mark.parametrize(
+    "weights",
+    [
+        {"contrastive_weight": 1.0, "distill_weight": 0.0, "hard_negative_weight": 0.0, "lwf_weight": 0.0},
+        {"contrastive_weight": 0.0, "distill_weight": 0.0, "hard_negative_weight": 1.0, "lwf_weight": 0.0},
+    ],
+)
+def test_a_zero_weight_turns_its_term_off(corpus, tmp_path, weights):
+    student = run(TrainSpec("retrieval_student", (str(corpus.negatives),), str(tmp_path / "s"), {**FAST, **weights}))
+    on = {t for t in TERMS if weights[f"{t}_weight"]}
+    for r in _rows(student):
+        assert set(r) & set(TERMS) == on
+        assert r["loss"] == pytest.approx(sum(r[t] for t in on), rel=1e-5) and r["loss"] > 0
+
+
+def test_distillation_without_a_teacher_and_lwf_without_replay_are_refused(corpus, tmp_path):
+    with pytest.raises(ValueError, match="needs --teacher"):
+        run(TrainSpec("retrieval_student", (str(corpus.negatives),), str(tmp_path / "a"), FAST))
+    with pytest.raises(ValueError, match="needs replay data"):
+        config = {**FAST, "distill_weight": 0.0, "lwf_weight": 1.0}
+        run(TrainSpec("retrieval_student", (str(corpus.negatives),), str(tmp_path / "b"), config))
