@@ -106,3 +106,29 @@ def test_distillation_without_a_teacher_and_lwf_without_replay_are_refused(corpu
     with pytest.raises(ValueError, match="needs replay data"):
         config = {**FAST, "distill_weight": 0.0, "lwf_weight": 1.0}
         run(TrainSpec("retrieval_student", (str(corpus.negatives),), str(tmp_path / "b"), config))
+
+
+class Killed(Exception):
+    pass
+
+
+def test_a_killed_student_resumes_with_its_replay_stream_and_ends_where_an_unkilled_run_ends(corpus, tmp_path):
+    from safetensors.torch import load_file
+
+    config = {**FAST, "steps": 4, "checkpoint_every": 2, "distill_weight": 0.0, "lwf_weight": 1.0}
+    data = (str(corpus.negatives), str(corpus.general))
+    whole = run(TrainSpec("retrieval_student", data, str(tmp_path / "whole"), config))
+    spec = TrainSpec("retrieval_student", data, str(tmp_path / "killed"), config)
+
+    def die_at_3(step: int) -> None:
+        if step == 3:
+            raise Killed
+
+    with pytest.raises(Killed):
+        run(spec, on_step=die_at_3)
+    resumed = run(spec)
+    assert resumed.card()["resumed_from"] == 2
+    a, b = (load_file(str(d.model / "open_clip_model.safetensors")) for d in (whole, resumed))
+    assert a.keys() == b.keys() and all(torch.allclose(a[k], b[k], atol=1e-5) for k in a)
+    assert [r["lwf"] for r in _rows(resumed)] == pytest.approx([r["lwf"] for r in _rows(whole)], rel=1e-4)
+    assert (resumed.samples / "sheet.png").stat().st_size > 0

@@ -12,7 +12,7 @@ import torch
 from models.retrieval.metrics import negative_accuracy, recall_at_k
 from models.retrieval.scorers import BlipScorer, ClipScorer, load_scorer
 from pipelines.loaders import ShardSet, open_shards
-from pipelines.training.retrieval_data import Preprocess, one_pass
+from pipelines.training.retrieval_data import Preprocess, one_pass, raw_images
 
 Scorer = ClipScorer | BlipScorer
 
@@ -91,3 +91,29 @@ def evaluate_retrieval(
     """Evaluate a saved retrieval model (a model directory or its ``model/`` folder) on the shards of ``data``."""
     scorer, preprocess = load_scorer(model_dir, device)
     return evaluate_scorer(scorer, preprocess, open_shards(data), limit, batch_size)
+
+
+@torch.no_grad()
+def retrieval_sheet(scorer: Scorer, preprocess: Preprocess, shards: ShardSet, path: Path, n: int = 8) -> Path:
+    """For each of the first ``n`` captions, the image it retrieves among those ``n`` images, titled with a tick when
+    it is the caption's own image and with the caption (what a sample sheet shows of a retrieval model)."""
+    from PIL import Image
+
+    from pipelines.draw import contact_sheet
+
+    batch = next(one_pass(shards, {"model": preprocess}, n, n))
+    device = next(scorer.model.parameters()).device
+    b = _to(batch["model"], device)
+    best = (scorer.text_features(b["text"]) @ scorer.image_features(b["pixel_values"]).T).argmax(1).tolist()
+    images = raw_images(shards, batch["keys"])
+    tiles = []
+    for i, j in enumerate(best):
+        tiles.append(
+            (
+                images[batch["keys"][j]].resize((192, 192), Image.Resampling.NEAREST),
+                f"{'ok' if i == j else 'x '} {batch['captions'][i]}",
+            )
+        )
+    path.parent.mkdir(parents=True, exist_ok=True)
+    contact_sheet(tiles, cell=192, cols=4).save(path)
+    return path

@@ -135,3 +135,16 @@ def paired_batches(main: BatchLoader, replay: BatchLoader | None) -> Iterator[di
     replay_iter = iter(replay) if replay is not None else None
     for batch in main:
         yield {"main": batch, "replay": next(replay_iter) if replay_iter is not None else None}
+
+
+def raw_images(shards: ShardSet, keys: list[str]) -> dict[str, Image.Image]:
+    """The decoded images of ``keys`` from ``shards`` (one scan in tar order, stopping when all are found)."""
+    import webdataset as wds
+
+    wanted, found = set(keys), {}
+    for sample in wds.WebDataset(shards.urls, shardshuffle=False):
+        if sample["__key__"] in wanted and "jpg" in sample:
+            found[sample["__key__"]] = Image.open(io.BytesIO(sample["jpg"])).convert("RGB")
+            if len(found) == len(wanted):
+                break
+    return found

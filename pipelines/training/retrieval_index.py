@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import io
 import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import torch
-import webdataset as wds
 from PIL import Image
 
 from models.retrieval.index import Fp16Index
@@ -16,7 +14,7 @@ from models.retrieval.scorers import load_scorer
 from pipelines.loaders import open_shards
 from pipelines.store.layout import dumps
 from pipelines.training.card import ModelDir
-from pipelines.training.retrieval_data import one_pass
+from pipelines.training.retrieval_data import one_pass, raw_images
 
 META_FILE = "index.json"
 
@@ -80,13 +78,7 @@ def search(index_dir: str | Path, query: str, k: int = 8, device: str = "cpu") -
 
 def hit_images(data: str, keys: list[str]) -> dict[str, Image.Image]:
     """The images of ``keys`` read from the shards of ``data`` (one scan, stopping when all are found)."""
-    wanted, found = set(keys), {}
-    for sample in wds.WebDataset(open_shards(data).urls, shardshuffle=False):
-        if sample["__key__"] in wanted and "jpg" in sample:
-            found[sample["__key__"]] = Image.open(io.BytesIO(sample["jpg"])).convert("RGB")
-            if len(found) == len(wanted):
-                break
-    return found
+    return raw_images(open_shards(data), keys)
 
 
 def hit_sheet(index_dir: str | Path, query: str, hits: list[Hit], out: str | Path, cell: int = 224) -> Path:

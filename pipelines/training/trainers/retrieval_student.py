@@ -19,7 +19,7 @@ from models.retrieval.losses import LossWeights, RetrievalStudentLoss
 from models.retrieval.scorers import BlipScorer, ClipPreprocess, ClipScorer, clip_preprocess, load_scorer
 from pipelines.loaders import LoaderConfig, ShardSet, open_shards
 from pipelines.training.base import Trainer, TrainerConfig
-from pipelines.training.eval_retrieval import evaluate_scorer
+from pipelines.training.eval_retrieval import evaluate_scorer, retrieval_sheet
 from pipelines.training.registry import register
 from pipelines.training.retrieval_data import Preprocess, pair_loader, paired_batches, scatter_negatives
 
@@ -174,3 +174,8 @@ class RetrievalStudent(Trainer):
             general = evaluate_scorer(scorer, self.preprocess, replay, c.eval_samples).recall
             metrics |= {f"general_{k}": v for k, v in general.items()}
         return metrics
+
+    def sample_sheet(self, model: torch.nn.Module, path: Path) -> Path:
+        """Eight evaluation captions, each with the image it retrieves among their eight images."""
+        shards = open_shards(self.config.eval_data) if self.config.eval_data else self.inputs.data[0]
+        return retrieval_sheet(ClipScorer(model), self.preprocess, shards, path)

@@ -22,7 +22,7 @@ from models.retrieval.losses import LossWeights, RetrievalStudentLoss, hard_nega
 from models.retrieval.scorers import BlipPreprocess, BlipScorer, ClipScorer, clip_preprocess
 from pipelines.loaders import LoaderConfig, ShardSet, open_shards
 from pipelines.training.base import Trainer, TrainerConfig
-from pipelines.training.eval_retrieval import evaluate_scorer
+from pipelines.training.eval_retrieval import evaluate_scorer, retrieval_sheet
 from pipelines.training.registry import register
 from pipelines.training.retrieval_data import (
     Preprocess,
@@ -204,3 +204,10 @@ class RetrievalTeacher(Trainer):
         scorer = BlipScorer(model) if c.kind == "blip" else ClipScorer(model)
         shards = open_shards(c.eval_data) if c.eval_data else self.inputs.data[0]
         return evaluate_scorer(scorer, self.preprocess, shards, c.eval_samples).metrics()
+
+    def sample_sheet(self, model: torch.nn.Module, path: Path) -> Path:
+        """Eight evaluation captions, each with the image it retrieves among their eight images."""
+        shards = open_shards(self.config.eval_data) if self.config.eval_data else self.inputs.data[0]
+        return retrieval_sheet(
+            BlipScorer(model) if self.config.kind == "blip" else ClipScorer(model), self.preprocess, shards, path
+        )
