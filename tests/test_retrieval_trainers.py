@@ -132,3 +132,24 @@ def test_a_killed_student_resumes_with_its_replay_stream_and_ends_where_an_unkil
     assert a.keys() == b.keys() and all(torch.allclose(a[k], b[k], atol=1e-5) for k in a)
     assert [r["lwf"] for r in _rows(resumed)] == pytest.approx([r["lwf"] for r in _rows(whole)], rel=1e-4)
     assert (resumed.samples / "sheet.png").stat().st_size > 0
+
+
+def test_hardest_in_batch_negatives_skip_the_pair_itself_and_captions_equal_to_it():
+    from pipelines.training.trainers.retrieval_teacher import hardest_in_batch
+
+    sims = torch.tensor([[0.9, 0.8, 0.1], [0.7, 0.95, 0.2], [0.3, 0.1, 0.99]])
+    images, texts = hardest_in_batch(sims, ["a", "b", "c"])
+    assert list(zip(images.tolist(), texts.tolist(), strict=True)) == [(0, 1), (1, 0), (2, 0), (1, 0), (0, 1), (1, 2)]
+    images, texts = hardest_in_batch(sims, ["a", "a", "c"])  # captions 0 and 1 are the same text: no negative
+    assert all({i, t} != {0, 1} for i, t in zip(images.tolist(), texts.tolist(), strict=True))
+    assert hardest_in_batch(sims, ["a"] * 3)[0].numel() == 0
+
+
+def test_teacher_starts_from_production_weights_by_path(blip_teacher, corpus, tmp_path):
+    from safetensors.torch import load_file
+
+    config = {**FAST, **TINY_BLIP, "steps": 1, "lr": 0.0, "weights": str(blip_teacher.model)}
+    again = run(TrainSpec("retrieval_teacher", (str(corpus.negatives),), str(tmp_path / "t"), config))
+    a, b = (load_file(str(d.model / "model.safetensors")) for d in (blip_teacher, again))
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    assert (again.model / "vocab.txt").read_text() == (blip_teacher.model / "vocab.txt").read_text()

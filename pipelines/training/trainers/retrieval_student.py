@@ -13,7 +13,6 @@ from typing import Any, Literal
 import torch
 import torch.nn.functional as F
 
-import models.compat  # noqa: F401  (torchvision's ops before open_clip imports it)
 from models.retrieval.clip import CONFIG_FILE, build_clip, clip_config, load_clip, save_clip
 from models.retrieval.losses import LossWeights, RetrievalStudentLoss
 from models.retrieval.scorers import BlipScorer, ClipPreprocess, ClipScorer, clip_preprocess, load_scorer

@@ -13,9 +13,7 @@ from typing import Any, Literal
 import torch
 import torch.nn.functional as F
 import webdataset as wds
-from open_clip.loss import ClipLoss
 
-import models.compat  # noqa: F401  (torchvision's ops before open_clip and transformers import it)
 from models.retrieval.blip import build_tiny_blip, itm_matched_logits, load_blip, save_blip, train_wordpiece_tokenizer
 from models.retrieval.clip import CONFIG_FILE, build_clip, clip_config, load_clip, save_clip
 from models.retrieval.losses import LossWeights, RetrievalStudentLoss, hard_negative_loss, itm_loss
@@ -81,6 +79,8 @@ class TeacherTask:
     preprocess: Preprocess
 
     def __post_init__(self) -> None:
+        from open_clip.loss import ClipLoss  # after models/ made torchvision importable (models.compat)
+
         c = self.config
         self.clip_loss = ClipLoss()
         self.dual_loss = RetrievalStudentLoss(LossWeights(c.itc_weight, 0.0, c.hard_negative_weight, 0.0))
@@ -134,7 +134,9 @@ class TeacherTask:
         ids, mask = text["input_ids"], text["attention_mask"]
         pos = itm_matched_logits(model, embeds, ids, mask)
         images, texts = hardest_in_batch(sims, captions)
-        negatives = [itm_matched_logits(model, embeds[images], ids[texts], mask[texts])]
+        negatives = [pos[:0]]  # a batch of one caption repeated has no in-batch negative
+        if images.numel():
+            negatives.append(itm_matched_logits(model, embeds[images], ids[texts], mask[texts]))
         if neg is not None:
             negatives.append(itm_matched_logits(model, embeds[owner], neg["input_ids"], neg["attention_mask"]))
         return itm_loss(pos, torch.cat(negatives))
