@@ -115,3 +115,18 @@ def test_the_new_commands_load_no_heavy_library_for_their_help():
     for command in (["eval", "retrieval", "--help"], ["index", "build", "--help"], ["search", "--help"]):
         got = _probe(*command)
         assert got["exit"] == 0 and got["loaded"] == [], (command, got)
+
+
+def test_eval_reads_a_plain_folder_of_tars_as_it_reads_the_dataset(student, corpus, tmp_path):
+    import shutil
+
+    plain = tmp_path / "plain"
+    plain.mkdir()
+    for tar in sorted(corpus.negatives.glob("*.tar")):
+        shutil.copy(tar, plain / tar.name)  # no sizes.json, no _stats.json: shards from elsewhere
+    a = evaluate_retrieval(student.path, str(corpus.negatives))
+    b = evaluate_retrieval(student.path, str(plain))
+    assert b.samples == a.samples == 32 and b.recall == a.recall and b.negatives == a.negatives
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(FileNotFoundError, match="no .tar files"):
+        evaluate_retrieval(student.path, str(tmp_path / "empty"))

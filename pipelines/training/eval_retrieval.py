@@ -11,8 +11,8 @@ import torch
 
 from models.retrieval.metrics import negative_accuracy, recall_at_k
 from models.retrieval.scorers import BlipScorer, ClipScorer, load_scorer
-from pipelines.loaders import ShardSet, open_shards
-from pipelines.training.retrieval_data import Preprocess, one_pass, raw_images
+from pipelines.loaders import ShardSet
+from pipelines.training.retrieval_data import Preprocess, any_shards, one_pass, raw_images
 
 Scorer = ClipScorer | BlipScorer
 
@@ -88,9 +88,10 @@ def _to(value: Any, device: torch.device) -> Any:
 def evaluate_retrieval(
     model_dir: str | Path, data: str, limit: int | None = None, batch_size: int = 64, device: str = "cpu"
 ) -> RetrievalEval:
-    """Evaluate a saved retrieval model (a model directory or its ``model/`` folder) on the shards of ``data``."""
+    """Evaluate a saved retrieval model (a model directory or its ``model/`` folder) on the shards of ``data`` (a
+    dataset directory, or any folder of WebDataset tars)."""
     scorer, preprocess = load_scorer(model_dir, device)
-    return evaluate_scorer(scorer, preprocess, open_shards(data), limit, batch_size)
+    return evaluate_scorer(scorer, preprocess, any_shards(data), limit, batch_size)
 
 
 @torch.no_grad()

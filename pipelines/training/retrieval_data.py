@@ -12,7 +12,7 @@ import torch
 from PIL import Image
 
 from models.retrieval.scorers import BlipPreprocess, ClipPreprocess
-from pipelines.loaders import BatchLoader, LoaderConfig, Sample, ShardSet
+from pipelines.loaders import BatchLoader, LoaderConfig, Sample, ShardSet, open_shards
 
 Preprocess = ClipPreprocess | BlipPreprocess
 
@@ -148,3 +148,27 @@ def raw_images(shards: ShardSet, keys: list[str]) -> dict[str, Image.Image]:
             if len(found) == len(wanted):
                 break
     return found
+
+
+def any_shards(url: str) -> ShardSet:
+    """A dataset's committed shards (``open_shards``) or, for a plain folder of WebDataset tars without commit markers
+    or sizes.json (shards from elsewhere), every ``*.tar`` in name order with its sample count read from the tar."""
+    try:
+        return open_shards(url)
+    except FileNotFoundError:
+        pass
+    import tarfile
+
+    from pipelines.loaders import ShardInfo
+    from pipelines.store.fs import join, open_fs
+
+    fs, root = open_fs(url)
+    names = sorted(p.rsplit("/", 1)[-1] for p in fs.ls(root, detail=False) if p.endswith(".tar"))
+    if not names:
+        raise FileNotFoundError(f"{url} holds no committed dataset shards and no .tar files")
+    shards = []
+    for name in names:
+        with fs.open(join(root, name), "rb") as f, tarfile.open(fileobj=f, mode="r|") as tar:
+            keys = {m.name.split(".", 1)[0] for m in tar if m.isfile()}
+        shards.append(ShardInfo(name[: -len(".tar")], join(url.rstrip("/"), name), len(keys), "", ""))
+    return ShardSet(url, tuple(shards))

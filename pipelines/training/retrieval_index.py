@@ -11,10 +11,9 @@ from PIL import Image
 
 from models.retrieval.index import Fp16Index
 from models.retrieval.scorers import load_scorer
-from pipelines.loaders import open_shards
 from pipelines.store.layout import dumps
 from pipelines.training.card import ModelDir
-from pipelines.training.retrieval_data import one_pass, raw_images
+from pipelines.training.retrieval_data import any_shards, one_pass, raw_images
 
 META_FILE = "index.json"
 
@@ -33,7 +32,7 @@ def build_index(model_dir: str | Path, data: str, out: str | Path, batch_size: i
     if not model.committed():
         raise FileNotFoundError(f"{model_dir} is not a committed model directory (no _SUCCESS)")
     scorer, preprocess = load_scorer(model.path, device)
-    shards = open_shards(data)
+    shards = any_shards(data)
     features, keys = [], []
     for batch in one_pass(shards, {"model": preprocess}, batch_size, None):
         features.append(scorer.image_features(batch["model"]["pixel_values"].to(device)).float().cpu())
@@ -78,7 +77,7 @@ def search(index_dir: str | Path, query: str, k: int = 8, device: str = "cpu") -
 
 def hit_images(data: str, keys: list[str]) -> dict[str, Image.Image]:
     """The images of ``keys`` read from the shards of ``data`` (one scan, stopping when all are found)."""
-    return raw_images(open_shards(data), keys)
+    return raw_images(any_shards(data), keys)
 
 
 def hit_sheet(index_dir: str | Path, query: str, hits: list[Hit], out: str | Path, cell: int = 224) -> Path:
