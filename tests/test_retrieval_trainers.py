@@ -51,12 +51,18 @@ def test_blip_teacher_trains_itc_itm_and_hard_negatives_and_loads_with_transform
     assert {"t2i_r@1", "i2t_r@10", "replace-att_acc", "swap-att_acc"} <= set(metrics)
 
 
-def test_open_clip_teacher_has_no_itm_term_and_loads_with_open_clip(corpus, tmp_path):
+def test_open_clip_teacher_has_no_itm_term_loads_with_open_clip_and_teaches_a_student(corpus, tmp_path):
     config = {**FAST, "kind": "open_clip", "steps": 2, "hard_negative_weight": 0.0}
     teacher = run(TrainSpec("retrieval_teacher", (str(corpus.negatives),), str(tmp_path / "t"), config))
     assert all(set(r) & {"itc", "itm", "hard_negative"} == {"itc"} for r in _rows(teacher))
     model, _, tokenizer = load_clip(teacher.model)
     assert model.encode_text(tokenizer(["a red circle"])).shape == (1, 64)
+    config = {**FAST, "steps": 2, "hard_negative_weight": 0.0}  # distilled from its scaled cosines
+    student = run(
+        TrainSpec("retrieval_student", (str(corpus.negatives),), str(tmp_path / "s"), config, str(teacher.path))
+    )
+    assert all(r["distill"] > 0 and "hard_negative" not in r for r in _rows(student))
+    assert student.card()["parents"]["teacher"]["card_sha256"] == teacher.card_sha256()
 
 
 def test_student_distils_the_teacher_with_every_term_and_names_it_in_its_card(blip_teacher, corpus, tmp_path):
