@@ -159,3 +159,18 @@ def test_teacher_starts_from_production_weights_by_path(blip_teacher, corpus, tm
     a, b = (load_file(str(d.model / "model.safetensors")) for d in (blip_teacher, again))
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
     assert (again.model / "vocab.txt").read_text() == (blip_teacher.model / "vocab.txt").read_text()
+
+
+def test_all_zero_or_negative_loss_weights_are_refused_before_training():
+    from pydantic import ValidationError
+
+    from pipelines.training.trainers.retrieval_student import RetrievalStudentConfig
+    from pipelines.training.trainers.retrieval_teacher import RetrievalTeacherConfig
+
+    with pytest.raises(ValidationError, match="every loss weight is 0"):
+        RetrievalStudentConfig(contrastive_weight=0, distill_weight=0, hard_negative_weight=0)
+    with pytest.raises(ValidationError, match="every loss weight is 0"):
+        RetrievalTeacherConfig(itc_weight=0, itm_weight=0, hard_negative_weight=0)
+    with pytest.raises(ValidationError, match=">= 0"):
+        RetrievalStudentConfig(lwf_weight=-1)
+    assert RetrievalStudentConfig(distill_weight=0, hard_negative_weight=0).contrastive_weight == 1.0

@@ -12,6 +12,7 @@ from typing import Any, Literal
 
 import torch
 import torch.nn.functional as F
+from pydantic import model_validator
 
 from models.retrieval.clip import CONFIG_FILE, build_clip, clip_config, load_clip, save_clip
 from models.retrieval.losses import LossWeights, RetrievalStudentLoss
@@ -47,6 +48,14 @@ class RetrievalStudentConfig(TrainerConfig):
     replay_data: str | None = None
     eval_data: str | None = None  # held-out shards (e.g. the test split); default: the training data
     eval_samples: int = 400
+
+    @model_validator(mode="after")
+    def _some_term(self):
+        if not any(getattr(self, k) > 0 for k in tuple(f"{t}_weight" for t in TERMS)):
+            raise ValueError("every loss weight is 0: nothing to train")
+        if any(getattr(self, k) < 0 for k in tuple(f"{t}_weight" for t in TERMS)):
+            raise ValueError("loss weights are >= 0")
+        return self
 
 
 @dataclass

@@ -13,6 +13,7 @@ from typing import Any, Literal
 import torch
 import torch.nn.functional as F
 import webdataset as wds
+from pydantic import model_validator
 
 from models.retrieval.blip import build_tiny_blip, itm_matched_logits, load_blip, save_blip, train_wordpiece_tokenizer
 from models.retrieval.clip import CONFIG_FILE, build_clip, clip_config, load_clip, save_clip
@@ -56,6 +57,14 @@ class RetrievalTeacherConfig(TrainerConfig):
     negatives_per_caption: int = 3
     eval_data: str | None = None
     eval_samples: int = 400
+
+    @model_validator(mode="after")
+    def _some_term(self):
+        if not any(getattr(self, k) > 0 for k in ("itc_weight", "itm_weight", "hard_negative_weight")):
+            raise ValueError("every loss weight is 0: nothing to train")
+        if any(getattr(self, k) < 0 for k in ("itc_weight", "itm_weight", "hard_negative_weight")):
+            raise ValueError("loss weights are >= 0")
+        return self
 
 
 def hardest_in_batch(sims: torch.Tensor, captions: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
