@@ -171,6 +171,8 @@ def test_all_zero_or_negative_loss_weights_are_refused_before_training():
         RetrievalStudentConfig(contrastive_weight=0, distill_weight=0, hard_negative_weight=0)
     with pytest.raises(ValidationError, match="every loss weight is 0"):
         RetrievalTeacherConfig(itc_weight=0, itm_weight=0, hard_negative_weight=0)
+    with pytest.raises(ValidationError, match="no ITM head"):
+        RetrievalTeacherConfig(kind="open_clip", itc_weight=0, hard_negative_weight=0)
     with pytest.raises(ValidationError, match=">= 0"):
         RetrievalStudentConfig(lwf_weight=-1)
     assert RetrievalStudentConfig(distill_weight=0, hard_negative_weight=0).contrastive_weight == 1.0

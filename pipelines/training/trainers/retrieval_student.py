@@ -24,6 +24,7 @@ from pipelines.training.registry import register
 from pipelines.training.retrieval_data import Preprocess, pair_loader, paired_batches, scatter_negatives
 
 TERMS = ("contrastive", "distill", "hard_negative", "lwf")
+WEIGHTS = tuple(f"{t}_weight" for t in TERMS)
 
 
 class RetrievalStudentConfig(TrainerConfig):
@@ -50,10 +51,11 @@ class RetrievalStudentConfig(TrainerConfig):
     eval_samples: int = 400
 
     @model_validator(mode="after")
-    def _some_term(self):
-        if not any(getattr(self, k) > 0 for k in tuple(f"{t}_weight" for t in TERMS)):
+    def _some_term(self) -> RetrievalStudentConfig:
+        """At least one loss term on, none negative."""
+        if not any(getattr(self, k) > 0 for k in WEIGHTS):
             raise ValueError("every loss weight is 0: nothing to train")
-        if any(getattr(self, k) < 0 for k in tuple(f"{t}_weight" for t in TERMS)):
+        if any(getattr(self, k) < 0 for k in WEIGHTS):
             raise ValueError("loss weights are >= 0")
         return self
 

@@ -59,11 +59,14 @@ class RetrievalTeacherConfig(TrainerConfig):
     eval_samples: int = 400
 
     @model_validator(mode="after")
-    def _some_term(self):
+    def _some_term(self) -> RetrievalTeacherConfig:
+        """At least one loss term on, none negative."""
         if not any(getattr(self, k) > 0 for k in ("itc_weight", "itm_weight", "hard_negative_weight")):
             raise ValueError("every loss weight is 0: nothing to train")
         if any(getattr(self, k) < 0 for k in ("itc_weight", "itm_weight", "hard_negative_weight")):
             raise ValueError("loss weights are >= 0")
+        if self.kind == "open_clip" and not (self.itc_weight or self.hard_negative_weight):
+            raise ValueError("an open_clip teacher has no ITM head: it needs itc_weight or hard_negative_weight > 0")
         return self
 
 
