@@ -11,7 +11,6 @@ from pathlib import Path
 from typing import Any, Literal
 
 import torch
-import torch.nn.functional as F
 from pydantic import model_validator
 
 from models.retrieval.clip import CONFIG_FILE, build_clip, clip_config, load_clip, save_clip
@@ -89,43 +88,54 @@ class StudentTask:
             replay = pair_loader(self.replay, {"student": self.preprocess["student"]}, replay_config, 0, start_batch)
         return paired_batches(main, replay)
 
-    def _scale(self, model: torch.nn.Module) -> torch.Tensor:
-        return model.logit_scale.exp().clamp(max=self.config.max_logit_scale)
-
     def loss(self, model: torch.nn.Module, batch: dict[str, Any]) -> dict[str, torch.Tensor]:
-        c, main = self.config, batch["main"]
-        s = main["student"]
-        img = F.normalize(model.encode_image(s["pixel_values"]), dim=-1)
-        txt = F.normalize(model.encode_text(s["text"]["input_ids"]), dim=-1)
+        """One forward of the student (through its wrapper, so DDP syncs): the batch's images with the replay images,
+        its captions with their negatives and the replay captions; the terms are read off the slices."""
+        c, main, s = self.config, batch["main"], batch["main"]["student"]
+        b = s["pixel_values"].shape[0]
+        replay = batch["replay"]["student"] if c.lwf_weight else None
+        neg = s["neg_text"] if c.hard_negative_weight else None
+        pixels = [s["pixel_values"]] + ([replay["pixel_values"]] if replay else [])
+        texts = (
+            [s["text"]["input_ids"]]
+            + ([neg["input_ids"]] if neg else [])
+            + ([replay["text"]["input_ids"]] if replay else [])
+        )
+        img, txt, scale = self._forward(model, torch.cat(pixels), texts)
         kwargs: dict[str, Any] = {}
         if c.distill_weight:
             kwargs["teacher_logits"] = self._teacher_logits(main["teacher"])
         if c.hard_negative_weight:
-            neg = s["neg_text"]
-            flat = F.normalize(model.encode_text(neg["input_ids"]), dim=-1) if neg is not None else None
-            kwargs["negative_features"] = scatter_negatives(flat, main["neg_mask"], txt.shape[-1])
+            flat = txt[1] if neg else None
+            kwargs["negative_features"] = scatter_negatives(flat, main["neg_mask"], img.shape[-1])
             kwargs["negative_mask"] = main["neg_mask"]
-        if c.lwf_weight:
-            kwargs["replay_logits"], kwargs["replay_reference_logits"] = self._replay_logits(model, batch["replay"])
-        terms = self.loss_fn(img, txt, self._scale(model), **kwargs)
+        if replay:
+            kwargs["replay_logits"] = scale * img[b:] @ txt[-1].T
+            kwargs["replay_reference_logits"] = self._reference_logits(replay)
+        terms = self.loss_fn(img[:b], txt[0], scale, **kwargs)
         return {"loss": terms["total"], **{t: terms[t] for t in TERMS if getattr(c, f"{t}_weight")}}
+
+    def _forward(
+        self, model: torch.nn.Module, pixels: torch.Tensor, texts: list[torch.Tensor]
+    ) -> tuple[torch.Tensor, tuple[torch.Tensor, ...], torch.Tensor]:
+        """Unit image features, unit text features split as ``texts`` were given, and the clamped logit scale."""
+        out = model(image=pixels, text=torch.cat(texts))
+        img, txt, scale = (
+            (out["image_features"], out["text_features"], out["logit_scale"]) if isinstance(out, dict) else out[:3]
+        )
+        return img, txt.split([t.shape[0] for t in texts]), scale.clamp(max=self.config.max_logit_scale)
 
     @torch.no_grad()
     def _teacher_logits(self, t: dict[str, Any]) -> torch.Tensor:
         self.teacher.model.to(t["pixel_values"].device)
         return self.teacher.pair_logits(t["pixel_values"], t["text"]).float()
 
-    def _replay_logits(self, model: torch.nn.Module, replay: dict[str, Any]) -> tuple[torch.Tensor, torch.Tensor]:
-        r = replay["student"]
-        ids = r["text"]["input_ids"]
-        img = F.normalize(model.encode_image(r["pixel_values"]), dim=-1)
-        txt = F.normalize(model.encode_text(ids), dim=-1)
-        with torch.no_grad():
-            ref = self.initial.to(r["pixel_values"].device)
-            ref_img = F.normalize(ref.encode_image(r["pixel_values"]), dim=-1)
-            ref_txt = F.normalize(ref.encode_text(ids), dim=-1)
-            ref_logits = self._scale(ref) * ref_img @ ref_txt.T
-        return self._scale(model) * img @ txt.T, ref_logits.float()
+    @torch.no_grad()
+    def _reference_logits(self, replay: dict[str, Any]) -> torch.Tensor:
+        """The frozen initial student's scaled cosines on the replay batch (what LwF keeps)."""
+        ref = self.initial.to(replay["pixel_values"].device)
+        img, txt, scale = self._forward(ref, replay["pixel_values"], [replay["text"]["input_ids"]])
+        return (scale * img @ txt[0].T).float()
 
 
 @register
