@@ -109,15 +109,21 @@ class TeacherTask:
         return self._clip_loss(model, batch["main"])
 
     def _clip_loss(self, model: torch.nn.Module, main: dict[str, Any]) -> dict[str, torch.Tensor]:
+        """One forward through the (possibly DDP-wrapped) model: the images, the captions with their negatives."""
         c, t = self.config, main["teacher"]
-        scorer = ClipScorer(model)
-        img, txt = scorer.image_features(t["pixel_values"]), scorer.text_features(t["text"])
-        flat = scorer.text_features(t["neg_text"]) if t["neg_text"] is not None else None
-        negatives = scatter_negatives(flat, main["neg_mask"], txt.shape[-1])
-        scale = model.logit_scale.exp().clamp(max=100.0)
-        terms = self.dual_loss(img, txt, scale, negative_features=negatives, negative_mask=main["neg_mask"])
-        out = {"loss": terms["total"], "itc": terms["contrastive"], "hard_negative": terms["hard_negative"]}
-        return {k: v for k, v in out.items() if k == "loss" or getattr(c, f"{k}_weight")}
+        texts = [t["text"]["input_ids"]] + ([t["neg_text"]["input_ids"]] if t["neg_text"] is not None else [])
+        out = model(image=t["pixel_values"], text=torch.cat(texts))
+        img, txt, scale = (
+            (out["image_features"], out["text_features"], out["logit_scale"]) if isinstance(out, dict) else out[:3]
+        )
+        b = img.shape[0]
+        flat = txt[b:] if len(texts) > 1 else None
+        negatives = scatter_negatives(flat, main["neg_mask"], img.shape[-1])
+        terms = self.dual_loss(
+            img, txt[:b], scale.clamp(max=100.0), negative_features=negatives, negative_mask=main["neg_mask"]
+        )
+        named = {"loss": terms["total"], "itc": terms["contrastive"], "hard_negative": terms["hard_negative"]}
+        return {k: v for k, v in named.items() if k == "loss" or getattr(c, f"{k}_weight")}
 
     def _blip_loss(self, model: torch.nn.Module, main: dict[str, Any]) -> dict[str, torch.Tensor]:
         """ITC over the projections (with the swapped captions as extra columns), ITM on positives against the batch's
