@@ -326,6 +326,11 @@ def _add_training() -> None:
 
     main.add_command(train)
     main.add_command(trainers)
+    from pipelines.training.retrieval_cli import eval_group, index_group, search_cmd  # click only, too
+
+    main.add_command(eval_group)
+    main.add_command(index_group)
+    main.add_command(search_cmd)
 
 
 _add_training()

@@ -112,3 +112,18 @@ def itc_features(
     img = torch.nn.functional.normalize(model.vision_proj(image_embeds[:, 0, :]), dim=-1)
     txt = torch.nn.functional.normalize(model.text_proj(text_embeds[:, 0, :]), dim=-1)
     return img, txt
+
+
+def itm_matched_logits(
+    model: torch.nn.Module, image_embeds: torch.Tensor, input_ids: torch.Tensor, attention_mask: torch.Tensor
+) -> torch.Tensor:
+    """(N,) image-text matching logits (match minus no-match) of N aligned pairs: ``image_embeds[n]`` (the vision
+    tower's last hidden state, (N, P, W)) against caption ``input_ids[n]``."""
+    fused = model.text_encoder(
+        input_ids=input_ids,
+        attention_mask=attention_mask,
+        encoder_hidden_states=image_embeds,
+        encoder_attention_mask=torch.ones(image_embeds.shape[:-1], dtype=torch.long, device=image_embeds.device),
+    ).last_hidden_state
+    logits = model.itm_head(fused[:, 0, :])
+    return logits[:, 1] - logits[:, 0]
