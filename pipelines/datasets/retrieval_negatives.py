@@ -54,9 +54,8 @@ class RetrievalNegatives(Dataset):
     config: RetrievalNegativesConfig
 
     def models(self) -> dict[str, str]:
-        from pipelines.nlp import parser_id
-
         from pipelines.negatives.wordnet import WORDNET_VERSION
+        from pipelines.nlp import parser_id
 
         lexicon = f"+{WORDNET_VERSION}" if self.config.open_vocabulary else ""
         return {"parser": parser_id(), "negatives": f"rules-{VOCAB_VERSION}{lexicon}"}
