@@ -61,6 +61,15 @@ def test_food_modifiers_stay_on_food() -> None:
     assert negatives == []  # "a plate doughnut" / "a chocolate plate" would put a flavour on a plate
 
 
+def test_open_attributes_swap_only_before_their_nouns() -> None:
+    swaps = generate_negatives(
+        "A box full of glazed donuts on the counter.", NegativesConfig(n=20, kinds=("swap-att",))
+    )
+    assert swaps == []  # was "A box glazed of full donuts on the counter."
+    two = generate_negatives("A wooded hill behind a grassy field.", NegativesConfig(n=20, kinds=("swap-att",)))
+    assert [n.text for n in two] == ["A grassy hill behind a wooded field."]
+
+
 def test_wordnet_loads_from_the_normalised_copy() -> None:
     wn = load_wordnet()
     assert [s.name() for s in wn.synsets("red", "a")][:1] == ["red.s.01"]  # CRLF offsets would find nothing here
