@@ -189,15 +189,20 @@ def _jpeg_reduced(img: Image.Image, data: bytes, max_side: int | None, fast_dct:
         return None
     tw, th = target[::-1] if turned else target
     k = next(k for k in (8, 4, 2, 1) if -(-w // k) >= tw and -(-h // k) >= th)
+    import cv2
     import simplejpeg
 
+    grey = (
+        img.mode == "L"
+    )  # one channel through decode, shrink and turn; copied to RGB's three at the end (the same bytes)
     try:
         pixels = simplejpeg.decode_jpeg(
-            data, colorspace="RGB", fastdct=fast_dct, min_width=-(-w // k), min_height=-(-h // k)
+            data, "GRAY" if grey else "RGB", fastdct=fast_dct, min_width=-(-w // k), min_height=-(-h // k)
         )
     except ValueError:
         return None
-    return _Opened(_upright(_shrink(pixels, (tw, th)), orientation), (w, h), upright, "JPEG", as_is=False)
+    pixels = _upright(_shrink(pixels[..., 0] if grey else pixels, (tw, th)), orientation)
+    return _Opened(cv2.cvtColor(pixels, cv2.COLOR_GRAY2RGB) if grey else pixels, (w, h), upright, "JPEG", as_is=False)
 
 
 def _upright(pixels: np.ndarray, orientation: int) -> np.ndarray:
