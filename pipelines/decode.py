@@ -59,8 +59,8 @@ class DecodeConfig:
     require_caption: bool = True
     # cap the long side while decoding (see ``fit_size``): a JPEG then decodes at a reduced DCT scale; None keeps full size
     max_side: int | None = None
-    # libjpeg-turbo's fast integer IDCT on the reduced JPEG decode: about 4% less CPU per sample for about 0.7 dB PSNR
-    # (benchmarks/ingest.py measures both), so off by default
+    # libjpeg-turbo's fast integer IDCT on the reduced JPEG decode: a little less CPU for a lower PSNR (benchmarks/ingest.py
+    # measures both; see its results), so off by default
     fast_dct: bool = False
 
 
