@@ -78,11 +78,15 @@ def quality(photos: list, resize: Callable[[bytes], tuple], every: int = 3) -> d
     """Mean PSNR (dB) of stored images (every ``every``-th photo) against the full-resolution decode, upright, downscaled
     by Lanczos (what ingest stored before it decoded at reduced scale), and the mean stored bytes."""
     samples = input_samples(photos[::every])
-    scores: dict[str, list[float]] = {"ingest": [], "ingest_444": [], "img2dataset": []}
+    scores: dict[str, list[float]] = {"ingest": [], "ingest_444": [], "ingest_fast_dct": [], "img2dataset": []}
     sizes: dict[str, list[int]] = {k: [] for k in scores}
     references = [np.asarray(normalise(decode_sample(s, DecodeConfig()).image, MAX_SIDE)) for s in samples]
-    for name, subsampling in (("ingest", "4:2:0"), ("ingest_444", "4:4:4")):
-        ingest = Ingest(IngestConfig(max_side=MAX_SIDE, jpeg_subsampling=subsampling))
+    for name, subsampling, fast in (
+        ("ingest", "4:2:0", False),
+        ("ingest_444", "4:4:4", False),
+        ("ingest_fast_dct", "4:2:0", True),
+    ):
+        ingest = Ingest(IngestConfig(max_side=MAX_SIDE, jpeg_subsampling=subsampling, fast_dct=fast))
         for outcome, reference in zip(ingest.process(samples), references, strict=True):
             scores[name].append(psnr(_decoded(outcome.files["jpg"]), reference))
             sizes[name].append(len(outcome.files["jpg"]))
@@ -104,8 +108,9 @@ def photo_cases(work: Path, photos: list) -> dict[str, Callable[[], Any]]:
     write_photo_source(str(source), photos)
     runs = iter(range(10**6))
 
-    def ingest_process(subsampling: str = "4:2:0") -> None:
-        outcomes = list(Ingest(IngestConfig(max_side=MAX_SIDE, jpeg_subsampling=subsampling)).process(samples))
+    def ingest_process(subsampling: str = "4:2:0", fast_dct: bool = False) -> None:
+        config = IngestConfig(max_side=MAX_SIDE, jpeg_subsampling=subsampling, fast_dct=fast_dct)
+        outcomes = list(Ingest(config).process(samples))
         assert sum(isinstance(o, Written) for o in outcomes) == len(samples)
 
     def ingest_beam() -> None:
@@ -119,6 +124,8 @@ def photo_cases(work: Path, photos: list) -> dict[str, Callable[[], Any]]:
         "ingest_decode_stage": lambda: [decode_sample(s, decode_config) for s in samples],
         "ingest_process": ingest_process,
         "ingest_process_444": lambda: ingest_process("4:4:4"),
+        # the opt-in fast integer IDCT on the reduced decode (IngestConfig.fast_dct): its speed, its PSNR in quality()
+        "ingest_process_fast_dct": lambda: ingest_process(fast_dct=True),
         "ingest_beam_1_worker": ingest_beam,
     }
 
@@ -196,6 +203,9 @@ def photo_report(fig: dict[str, dict[str, Any]], q: dict[str, float], photos: li
         ),
         "ingest_process_444_vs_img2dataset_per_core": round(fig["ingest_process_444"]["samples_per_cpu_s"] / base, 3),
         "ingest_decode_stage_vs_img2dataset_per_core": round(fig["ingest_decode_stage"]["samples_per_cpu_s"] / base, 3),
+        "ingest_process_fast_dct_vs_img2dataset_per_core": round(
+            fig["ingest_process_fast_dct"]["samples_per_cpu_s"] / base, 3
+        ),
         "encode_444_vs_420_cpu": round(
             fig["ingest_process_444"]["median_cpu_s"] / fig["ingest_process"]["median_cpu_s"], 3
         ),
@@ -224,10 +234,12 @@ def photo_report(fig: dict[str, dict[str, Any]], q: dict[str, float], photos: li
         f"{ratios['ingest_process_vs_img2dataset_per_core']}x, a full ingest build through Beam (1 worker) "
         f"{ratios['ingest_beam_1_worker_vs_img2dataset_per_core']}x; ingest storing 4:4:4 chroma "
         f"{ratios['ingest_process_444_vs_img2dataset_per_core']}x (ingest's default is 4:2:0, as img2dataset's); "
-        f"ingest's decode stage alone {ratios['ingest_decode_stage_vs_img2dataset_per_core']}x.",
+        f"ingest's decode stage alone {ratios['ingest_decode_stage_vs_img2dataset_per_core']}x; ingest with the opt-in "
+        f"fast IDCT (fast_dct) {ratios['ingest_process_fast_dct_vs_img2dataset_per_core']}x.",
         f"PSNR against the full-resolution decode downscaled by Lanczos ({q['images_compared']} photos): ingest "
         f"{q['ingest_psnr_db']} dB ({q['ingest_stored_bytes_mean']} bytes), ingest at 4:4:4 {q['ingest_444_psnr_db']} dB "
-        f"({q['ingest_444_stored_bytes_mean']} bytes), img2dataset {q['img2dataset_psnr_db']} dB "
+        f"({q['ingest_444_stored_bytes_mean']} bytes), ingest with fast_dct {q['ingest_fast_dct_psnr_db']} dB "
+        f"({q['ingest_fast_dct_stored_bytes_mean']} bytes), img2dataset {q['img2dataset_psnr_db']} dB "
         f"({q['img2dataset_stored_bytes_mean']} bytes; photos with an EXIF rotation left out, img2dataset ignores it).",
     ]
     return data, lines

@@ -35,6 +35,18 @@ _TRANSPOSE = {
 }  # the EXIF orientations, as ImageOps.exif_transpose maps them
 
 
+# the same turns for OpenCV: (flip code or None, then rotation or None); 0 flips top-bottom, 1 left-right
+_CV2_TURNS = {
+    2: (1, None),
+    3: (None, 1),  # cv2.ROTATE_180
+    4: (0, None),
+    5: (1, 2),  # transpose: mirror left-right, then a quarter turn counter-clockwise
+    6: (None, 0),  # cv2.ROTATE_90_CLOCKWISE
+    7: (1, 0),  # transverse: mirror left-right, then a quarter turn clockwise
+    8: (None, 2),  # cv2.ROTATE_90_COUNTERCLOCKWISE
+}
+
+
 class _Bad(NamedTuple):
     reason: str
     detail: str
@@ -47,6 +59,9 @@ class DecodeConfig:
     require_caption: bool = True
     # cap the long side while decoding (see ``fit_size``): a JPEG then decodes at a reduced DCT scale; None keeps full size
     max_side: int | None = None
+    # libjpeg-turbo's fast integer IDCT on the reduced JPEG decode: a little less CPU for a lower PSNR (benchmarks/ingest.py
+    # measures both; see its results), so off by default
+    fast_dct: bool = False
 
 
 @dataclass(frozen=True)
@@ -151,11 +166,11 @@ def _open_image(data: bytes, config: DecodeConfig) -> _Opened | _Bad:
         w, h = img.size
         if w * h > config.max_pixels:
             return _Bad("too_large", f"{w}x{h} = {w * h} pixels > {config.max_pixels}")
-        fast = _jpeg_reduced(img, data, config.max_side)
+        fast = _jpeg_reduced(img, data, config.max_side, config.fast_dct)
         return fast if fast is not None else _pil_decode(img, config.max_side)
 
 
-def _jpeg_reduced(img: Image.Image, data: bytes, max_side: int | None) -> _Opened | None:
+def _jpeg_reduced(img: Image.Image, data: bytes, max_side: int | None, fast_dct: bool = False) -> _Opened | None:
     """A YCbCr or greyscale JPEG larger than the cap: decode once at the largest power-of-two DCT scale (1/2, 1/4, 1/8:
     libjpeg-turbo's SIMD paths) that still covers the stored size, shrink the rest of the way, then apply the EXIF
     orientation. None where this does not apply or the bytes do not decode cleanly: PIL then decodes them and names
@@ -174,16 +189,30 @@ def _jpeg_reduced(img: Image.Image, data: bytes, max_side: int | None) -> _Opene
         return None
     tw, th = target[::-1] if turned else target
     k = next(k for k in (8, 4, 2, 1) if -(-w // k) >= tw and -(-h // k) >= th)
+    import cv2
     import simplejpeg
 
+    grey = (
+        img.mode == "L"
+    )  # one channel through decode, shrink and turn; copied to RGB's three at the end (the same bytes)
     try:
-        pixels = simplejpeg.decode_jpeg(data, colorspace="RGB", min_width=-(-w // k), min_height=-(-h // k))
+        pixels = simplejpeg.decode_jpeg(
+            data, "GRAY" if grey else "RGB", fastdct=fast_dct, min_width=-(-w // k), min_height=-(-h // k)
+        )
     except ValueError:
         return None
-    pixels = _shrink(pixels, (tw, th))
-    if orientation in _TRANSPOSE:
-        pixels = np.asarray(Image.fromarray(pixels, "RGB").transpose(_TRANSPOSE[orientation]))
-    return _Opened(pixels, (w, h), upright, "JPEG", as_is=False)
+    pixels = _upright(_shrink(pixels[..., 0] if grey else pixels, (tw, th)), orientation)
+    return _Opened(cv2.cvtColor(pixels, cv2.COLOR_GRAY2RGB) if grey else pixels, (w, h), upright, "JPEG", as_is=False)
+
+
+def _upright(pixels: np.ndarray, orientation: int) -> np.ndarray:
+    """HWC pixels turned by an EXIF orientation (``_TRANSPOSE``'s turns, done by OpenCV: a C-contiguous result)."""
+    import cv2
+
+    flip, rotate = _CV2_TURNS.get(orientation, (None, None))
+    if flip is not None:
+        pixels = cv2.flip(pixels, flip)
+    return cv2.rotate(pixels, rotate) if rotate is not None else pixels
 
 
 def _shrink(pixels: np.ndarray, size: tuple[int, int]) -> np.ndarray:
@@ -193,6 +222,7 @@ def _shrink(pixels: np.ndarray, size: tuple[int, int]) -> np.ndarray:
         return pixels
     import cv2
 
+    cv2.setNumThreads(1)  # one image is too small to share out: threads cost CPU time (a worker is a process per core)
     interpolation = cv2.INTER_LINEAR if pixels.shape[1] < 2 * size[0] else cv2.INTER_AREA
     return cv2.resize(pixels, size, interpolation=interpolation)
 

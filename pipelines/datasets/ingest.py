@@ -28,6 +28,7 @@ class IngestConfig(DatasetConfig):
     min_side: int = 8
     require_caption: bool = True
     duplicates: Literal["reject", "mark"] = "reject"
+    fast_dct: bool = False  # the reduced decode's fast integer IDCT (see DecodeConfig.fast_dct: faster, lower PSNR)
 
 
 def pixel_sha256(pixels: np.ndarray) -> str:
@@ -85,7 +86,9 @@ class Ingest(Dataset):
 
     def process(self, samples: Iterable[InputSample]) -> Iterator[Outcome]:
         c = self.config
-        decode_config = DecodeConfig(c.max_pixels, c.min_side, c.require_caption, max_side=c.max_side)
+        decode_config = DecodeConfig(
+            c.max_pixels, c.min_side, c.require_caption, max_side=c.max_side, fast_dct=c.fast_dct
+        )
         seen: dict[str, str] = {}
         for sample in samples:
             decoded = decode_sample(sample, decode_config)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 import tarfile
 from typing import IO
 
@@ -19,25 +18,40 @@ def ordered_exts(exts: list[str] | tuple[str, ...] | set[str]) -> list[str]:
 
 
 class TarSink:
-    """Streams samples into a tar: ``<key>.<ext>`` members, each sample's files contiguous."""
+    """Streams samples into a tar: ``<key>.<ext>`` members, each sample's files contiguous. The bytes are those of
+    ``tarfile``'s GNU stream writer (``mode="w|"``): each member's header from ``TarInfo.tobuf``, its data, NUL padding
+    to a block, and at the end two NUL blocks and padding to a record; written straight to ``fileobj`` (one write per
+    piece, no copy of the data through ``tarfile``'s stream buffer). ``fileobj`` is not closed."""
 
     def __init__(self, fileobj: IO[bytes]) -> None:
-        self._tar = tarfile.open(fileobj=fileobj, mode="w|", format=tarfile.GNU_FORMAT)  # noqa: SIM115 (closed by close())
+        self._out, self._offset = fileobj, 0
 
     def add(self, key: str, files: dict[str, bytes]) -> None:
         if "." in key or "/" in key:
             raise ValueError(f"key {key!r} contains a dot or slash; WebDataset splits keys at the first dot")
         for ext in ordered_exts(files):
+            data = files[ext]
             info = tarfile.TarInfo(f"{key}.{ext}")
-            info.size = len(files[ext])
+            info.size = len(data)
             info.mtime = FIXED_MTIME
             info.mode = 0o644
             info.uid = info.gid = 0
             info.uname = info.gname = ""
-            self._tar.addfile(info, io.BytesIO(files[ext]))
+            self._write(info.tobuf(tarfile.GNU_FORMAT, tarfile.ENCODING, "surrogateescape"))
+            self._write(data)
+            self._write(_NUL[: -len(data) % tarfile.BLOCKSIZE])
+
+    def _write(self, data: bytes) -> None:
+        if data:
+            self._out.write(data)
+            self._offset += len(data)
 
     def close(self) -> None:
-        self._tar.close()
+        self._write(bytes(2 * tarfile.BLOCKSIZE))
+        self._write(bytes(-self._offset % tarfile.RECORDSIZE))
+
+
+_NUL = bytes(tarfile.BLOCKSIZE)
 
 
 class _CountingReader:
