@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-import models.compat  # noqa: F401  (before transformers imports torchvision)
 import pytest
-from open_clip.tokenizer import SimpleTokenizer
-from transformers import CLIPTokenizer
 
-from models.diffusion.tokenizer import FULL_MERGES, build_clip_tokenizer, read_merges
+from models.diffusion.tokenizer import FULL_MERGES, CLIPTokenizer, build_clip_tokenizer, read_merges
 
 PROMPTS = ["a red circle and a blue square", "Two GREEN triangles, left of a yellow star!", "photo of 3 cats' toys"]
 
 
 def test_full_vocab_ids_equal_open_clip(tmp_path):
+    from open_clip.tokenizer import SimpleTokenizer  # after models (torchvision compat)
+
     tok = build_clip_tokenizer(tmp_path)
     ref = SimpleTokenizer()
     assert len(tok) == 49408

@@ -23,7 +23,8 @@ def read_merges(n_merges: int = FULL_MERGES) -> list[tuple[str, str]]:
     """The first `n_merges` BPE merges (pairs of byte-level unicode symbols), in rank order."""
     if not 0 <= n_merges <= FULL_MERGES:
         raise ValueError(f"n_merges must be in [0, {FULL_MERGES}], got {n_merges}")
-    lines = gzip.open(bpe_vocab_path()).read().decode("utf-8").split("\n")
+    with gzip.open(bpe_vocab_path(), "rt", encoding="utf-8") as f:
+        lines = f.read().split("\n")
     return [tuple(line.split()) for line in lines[1 : n_merges + 1]]
 
 
