@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 import torch
 
 from models.diffusion.pruning import param_count, stage_features
@@ -16,6 +17,15 @@ from models.diffusion.teacher import (
     tiny_unet,
 )
 from models.diffusion.vae import identity_autoencoder
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread():
+    """One intra-op thread: on this shared 2-core machine two threads contend and run tiny UNets 15-50x slower."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
 
 
 def test_identity_autoencoder_passes_pixels_through():
