@@ -11,6 +11,7 @@ from diffusers import AutoencoderKL, DDIMScheduler, StableDiffusionPipeline, UNe
 from transformers import CLIPTextConfig, CLIPTextModel, CLIPTokenizer
 
 from models.diffusion.tokenizer import build_clip_tokenizer
+from models.diffusion.vae import identity_autoencoder
 
 Prediction = Literal["epsilon", "v_prediction"]
 Spacing = Literal["leading", "trailing", "linspace"]
@@ -93,8 +94,6 @@ def ddim_scheduler(prediction_type: Prediction = "v_prediction", spacing: Spacin
 
 def build_tiny_teacher(work_dir: Path, cfg: TinyTeacherConfig = TinyTeacherConfig(), seed: int = 0) -> Components:
     """Random-weight tiny teacher in pixel space; `work_dir` receives the tokenizer's vocab files."""
-    from models.diffusion.vae import identity_autoencoder
-
     torch.manual_seed(seed)
     tokenizer = build_clip_tokenizer(work_dir, n_merges=cfg.n_merges, max_length=cfg.max_length)
     return Components(
