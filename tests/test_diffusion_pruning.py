@@ -117,3 +117,13 @@ def test_stage_features_and_kd_losses(teacher):
     assert same.output == 0 and same.features == 0 and same.task > 0
     assert kd.output > 0 and kd.features > 0
     assert torch.allclose(kd.total, kd.task + kd.output + kd.features)
+
+
+def test_small_student_saves_and_loads_as_diffusers(teacher, tmp_path):
+    student = bk_sdm_student(teacher, keep_mid=False)
+    student.save_pretrained(tmp_path / "unet")
+    loaded = UNet2DConditionModel.from_pretrained(tmp_path / "unet", local_files_only=True)
+    assert loaded.mid_block is None and loaded.config.layers_per_block == 1
+    assert all(
+        torch.equal(a, b) for a, b in zip(loaded.state_dict().values(), student.state_dict().values(), strict=True)
+    )

@@ -143,8 +143,12 @@ def guided_student(teacher: UNet2DConditionModel, cond_dim: int = 64, zero_init:
 def guided_forward(
     unet: UNet2DConditionModel, x_t: torch.Tensor, t: torch.Tensor, text: torch.Tensor, w: torch.Tensor, **kw: Any
 ) -> torch.Tensor:
-    """One evaluation of a guidance-conditioned UNet at guidance weights `w` (B,)."""
-    cond = guidance_embedding(w, unet.config.time_cond_proj_dim).to(x_t.dtype)
+    """One evaluation of a guidance-conditioned UNet at CFG scales `w` (B,), the w of `cfg_target`.
+
+    The embedded value is w - 1, as `StableDiffusionPipeline` does for a UNet with `time_cond_proj_dim` (and as
+    diffusers' LCM script's w is), so a student trained here samples in that pipeline at `guidance_scale=w`.
+    """
+    cond = guidance_embedding(w - 1, unet.config.time_cond_proj_dim).to(x_t.dtype)
     return unet(x_t, t, encoder_hidden_states=text, timestep_cond=cond, **kw).sample
 
 
