@@ -127,3 +127,9 @@ def test_small_student_saves_and_loads_as_diffusers(teacher, tmp_path):
     assert all(
         torch.equal(a, b) for a, b in zip(loaded.state_dict().values(), student.state_dict().values(), strict=True)
     )
+
+
+def test_bk_sdm_needs_two_pairs_per_stage():
+    one = tiny_unet(TinyTeacherConfig(layers_per_block=1))
+    with pytest.raises(ValueError, match="layers_per_block=2"):
+        bk_sdm_config(one.config)

@@ -60,6 +60,7 @@ def _set_pass_through(conv_in: nn.Conv2d, norm: nn.GroupNorm, conv_out: nn.Conv2
         conv_in.weight[2 * i, i, mid, mid] = 1.0
         conv_in.weight[2 * i + 1, i, mid, mid] = -1.0
     conv_in.bias[2 * c], conv_in.bias[2 * c + 1] = _K, -_K
+    # the group variance is ~2 K^2 / (2c + 2), so GroupNorm scales x by sqrt((2c + 2) / 2) / K: the weight undoes it
     norm.weight.fill_(_K * (2.0 / (2 * c + 2)) ** 0.5)
     norm.bias.zero_()
     conv_out.weight.zero_()
