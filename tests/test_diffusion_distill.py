@@ -80,12 +80,14 @@ def test_one_student_step_on_the_target_lands_where_two_teacher_steps_land(predi
     teacher = _random_teacher()
     t, step = torch.tensor([999, 750, 500, 250, 125]), 125  # the last pair ends at t = -125: abar = 1
     x_t = torch.randn(5, 3, 6, 6, generator=torch.Generator().manual_seed(3), dtype=torch.float64)
-    target = two_step_target(teacher, x_t, t, step, ac, prediction)
+    target = two_step_target(teacher, x_t, t, t - step, t - 2 * step, ac, prediction)
     student_out = target.v if prediction == "v_prediction" else target.eps
     landed = ddim_step(x_t, student_out, t, t - 2 * step, ac, prediction)
     assert torch.allclose(landed, target.x_end, atol=1e-8)
     one_teacher_step = ddim_step(x_t, teacher(x_t, t), t, t - 2 * step, ac, prediction)
     assert not torch.allclose(one_teacher_step, target.x_end, atol=1e-3)  # the target is not the naive jump
+    with pytest.raises(ValueError, match="t_mid"):
+        two_step_target(teacher, x_t, t, t - 2 * step, t - step, ac, prediction)  # grid out of order
 
 
 def test_truncated_snr_loss_is_max_of_x_and_eps_mse():

@@ -87,16 +87,20 @@ def two_step_target(
     teacher: Denoiser,
     x_t: torch.Tensor,
     t: torch.Tensor,
-    step: int,
+    t_mid: torch.Tensor,
+    t_end: torch.Tensor,
     alphas_cumprod: torch.Tensor,
     prediction: Prediction,
     final_alpha: float = 1.0,
 ) -> DistillTarget:
-    """Salimans & Ho Alg. 2: two teacher DDIM steps t -> t-step -> t-2step, then x0 such that one DDIM step lands there.
+    """Salimans & Ho Alg. 2: teacher DDIM steps t -> t_mid -> t_end, then x0 such that one DDIM step t -> t_end lands there.
 
-    x_target = (x_end - (sigma_end / sigma_t) x_t) / (alpha_end - (sigma_end / sigma_t) alpha_t).
+    x_target = (x_end - (sigma_end / sigma_t) x_t) / (alpha_end - (sigma_end / sigma_t) alpha_t). The grids are the
+    caller's: diffusers' DDIM steps by T // N, and 1000 is not a multiple of 16 or 32, so take t_end = t - T // N_student
+    (where the student's sampler goes) and t_mid = t - T // N_teacher. t_end < 0 is the end of sampling.
     """
-    t_mid, t_end = t - step, t - 2 * step
+    if not ((t > t_mid) & (t_mid > t_end) & (t_mid >= 0)).all():
+        raise ValueError("two_step_target needs t > t_mid > t_end per sample, with t_mid >= 0")
     x_mid = ddim_step(x_t, teacher(x_t, t), t, t_mid, alphas_cumprod, prediction, final_alpha)
     mid_out = teacher(x_mid, t_mid)
     x_end = ddim_step(x_mid, mid_out, t_mid, t_end, alphas_cumprod, prediction, final_alpha)
