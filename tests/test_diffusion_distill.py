@@ -25,7 +25,7 @@ from models.diffusion.teacher import TinyTeacherConfig, ddim_scheduler, tiny_une
 
 @pytest.fixture(autouse=True, scope="module")
 def _one_thread():
-    """One intra-op thread: on this shared 2-core machine two threads contend and run tiny UNets 15-50x slower."""
+    """One intra-op thread: on this shared 2-core machine two threads contend and run tiny UNets far slower."""
     n = torch.get_num_threads()
     torch.set_num_threads(1)
     yield
