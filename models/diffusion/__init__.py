@@ -1,0 +1,1 @@
+"""Diffusers model layer: tiny teacher builders, BK-SDM pruning, step and guidance distillation math."""

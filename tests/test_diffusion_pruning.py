@@ -1,0 +1,135 @@
+"""BK-SDM block removal: fewer parameters, same shapes, teacher weights kept, SD-1.5's -33%, ablations, stage KD."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from models.diffusion.pruning import (
+    bk_sdm_config,
+    bk_sdm_losses,
+    bk_sdm_student,
+    param_count,
+    removable_blocks,
+    remove_blocks,
+    stage_features,
+)
+from models.diffusion.teacher import TinyTeacherConfig, UNet2DConditionModel, tiny_unet
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread():
+    """One intra-op thread: on this shared 2-core machine two threads contend and run tiny UNets far slower."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
+@pytest.fixture(scope="module")
+def teacher() -> UNet2DConditionModel:
+    torch.manual_seed(0)
+    return tiny_unet(TinyTeacherConfig()).eval()
+
+
+def _inputs(seed: int = 0) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    g = torch.Generator().manual_seed(seed)
+    return torch.randn(2, 3, 32, 32, generator=g), torch.tensor([10, 700]), torch.randn(2, 5, 64, generator=g)
+
+
+def test_students_are_smaller_with_the_same_output_shape(teacher):
+    base, small = bk_sdm_student(teacher, keep_mid=True), bk_sdm_student(teacher, keep_mid=False)
+    assert param_count(small) < param_count(base) < param_count(teacher)
+    assert small.mid_block is None and base.mid_block is not None
+    assert [len(b.resnets) for b in base.down_blocks] == [1, 1, 1]
+    assert [len(b.resnets) for b in base.up_blocks] == [2, 2, 2]
+    x, t, text = _inputs()
+    with torch.no_grad():
+        assert base(x, t, text).sample.shape == small(x, t, text).sample.shape == x.shape
+
+
+def test_kept_blocks_carry_the_teachers_weights(teacher):
+    student = bk_sdm_student(teacher)
+    t_sd, s_sd = teacher.state_dict(), student.state_dict()
+    for i in range(3):
+        for kind in ("resnets", "attentions"):
+            if f"up_blocks.{i}.{kind}.0.norm.weight" not in s_sd and kind == "attentions":
+                continue
+            for j, tj in ((0, 0), (1, 2)):  # student pair j <- teacher pair 0 or 2
+                prefix_s, prefix_t = f"up_blocks.{i}.{kind}.{j}.", f"up_blocks.{i}.{kind}.{tj}."
+                keys = [k for k in s_sd if k.startswith(prefix_s)]
+                assert keys, prefix_s
+                assert all(torch.equal(s_sd[k], t_sd[prefix_t + k[len(prefix_s) :]]) for k in keys)
+    # the middle up pair was really dropped: student pair 1 differs from teacher pair 1
+    assert not torch.equal(s_sd["up_blocks.1.resnets.1.conv2.weight"], t_sd["up_blocks.1.resnets.1.conv2.weight"])
+    down = [k for k in s_sd if k.startswith("down_blocks.") or k.startswith("mid_block.") or k.startswith("conv_")]
+    assert all(torch.equal(s_sd[k], t_sd[k]) for k in down)
+
+
+def test_sd15_bk_sdm_base_removes_about_a_third():
+    kw = dict(
+        sample_size=64,
+        block_out_channels=(320, 640, 1280, 1280),
+        layers_per_block=2,
+        cross_attention_dim=768,
+        attention_head_dim=8,
+        down_block_types=("CrossAttnDownBlock2D",) * 3 + ("DownBlock2D",),
+        up_block_types=("UpBlock2D",) + ("CrossAttnUpBlock2D",) * 3,
+    )
+    with torch.device("meta"):
+        sd = UNet2DConditionModel(**kw)
+        base = UNet2DConditionModel(**bk_sdm_config(sd.config, keep_mid=True))
+        small = UNet2DConditionModel(**bk_sdm_config(sd.config, keep_mid=False))
+    assert 0.85e9 < param_count(sd) < 0.87e9  # SD-1.5's 0.86B
+    assert 0.30 < 1 - param_count(base) / param_count(sd) < 0.36  # BK-SDM-Base: 0.58B
+    assert param_count(small) < param_count(base) - 0.05e9
+
+
+def test_remove_blocks_ablates_one_block(teacher):
+    names = removable_blocks(teacher)
+    assert {"down.1.1", "up.2.1", "mid", "down.1.0.attn"} <= set(names) and "down.1.0" not in names
+    x, t, text = _inputs()
+    with torch.no_grad():
+        ref = teacher(x, t, text).sample
+        for name in ("down.1.1", "up.2.1.resnet", "up.0.1.attn", "mid"):
+            pruned = remove_blocks(teacher, [name])
+            out = pruned(x, t, text).sample
+            assert out.shape == ref.shape and not torch.allclose(out, ref), name
+            assert param_count(pruned) < param_count(teacher), name
+        assert torch.equal(teacher(x, t, text).sample, ref)  # the input UNet is untouched
+    every = remove_blocks(teacher, names)
+    assert param_count(every) < param_count(teacher) / 4
+    with pytest.raises(ValueError, match="down.1.0"):
+        remove_blocks(teacher, ["down.1.0"])  # its resnet changes channels: no identity fits
+
+
+def test_stage_features_and_kd_losses(teacher):
+    x, t, text = _inputs()
+    student = bk_sdm_student(teacher)
+    with torch.no_grad():
+        ft, fs = stage_features(teacher, x, t, text), stage_features(student, x, t, text)
+        assert torch.allclose(ft.sample, teacher(x, t, text).sample)
+    assert set(ft.features) == set(fs.features) == {"down.0", "down.1", "down.2", "mid", "up.0", "up.1", "up.2"}
+    assert all(ft.features[k].shape == fs.features[k].shape for k in ft.features)
+    target = torch.randn_like(x)
+    same = bk_sdm_losses(ft, ft, target)
+    kd = bk_sdm_losses(fs, ft, target)
+    assert same.output == 0 and same.features == 0 and same.task > 0
+    assert kd.output > 0 and kd.features > 0
+    assert torch.allclose(kd.total, kd.task + kd.output + kd.features)
+
+
+def test_small_student_saves_and_loads_as_diffusers(teacher, tmp_path):
+    student = bk_sdm_student(teacher, keep_mid=False)
+    student.save_pretrained(tmp_path / "unet")
+    loaded = UNet2DConditionModel.from_pretrained(tmp_path / "unet", local_files_only=True)
+    assert loaded.mid_block is None and loaded.config.layers_per_block == 1
+    assert all(
+        torch.equal(a, b) for a, b in zip(loaded.state_dict().values(), student.state_dict().values(), strict=True)
+    )
+
+
+def test_bk_sdm_needs_two_pairs_per_stage():
+    one = tiny_unet(TinyTeacherConfig(layers_per_block=1))
+    with pytest.raises(ValueError, match="layers_per_block=2"):
+        bk_sdm_config(one.config)
