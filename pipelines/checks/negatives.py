@@ -109,8 +109,9 @@ def _replace_att(content: list[Change]) -> str | None:
 def _swap_att(content: list[Change], positive: str, negative: str) -> str | None:
     if len(content) < 2 and not (len(content) == 1 and len(content[0].old) >= 3):
         return "swap-att changes fewer than two places"
-    moved_out = Counter(w for c in content for w in _words(c.old))
-    moved_in = Counter(w for c in content for w in _words(c.new))
+    # "a red apple and an orange" -> "an orange apple and a red": the articles follow their new words
+    moved_out = Counter(w for c in content for w in _words(c.old) if w not in _ARTICLES)
+    moved_in = Counter(w for c in content for w in _words(c.new) if w not in _ARTICLES)
     if moved_out != moved_in:
         return f"swap-att brings in words the positive does not have: {sorted((moved_in - moved_out).elements())}"
     kept = Counter(w for w in _words(tokens(positive)) if w not in _ARTICLES)
@@ -199,7 +200,14 @@ def audit_negative(positive: str, negative: dict[str, Any], seen: set[tuple[str,
         problems.append(f"{changed} words changed: not a minimal edit")
     kind = kind_problem(str(negative.get("kind")), positive, text, content)
     problems += [kind] if kind else []
+    quoted = [t.text for c in diff for t in c.old if _quoted(positive, t.start)]
+    problems += [f"changes quoted text {quoted}: the words the image shows"] if quoted else []
     return problems + [p for c in diff for p in _outside_span(c, negative.get("span"))]
+
+
+def _quoted(text: str, at: int) -> bool:
+    """Whether position ``at`` lies between an odd number of double quotes (straight or curly) and the next."""
+    return sum(text[:at].count(q) for q in ('"', "\u201c", "\u201d")) % 2 == 1
 
 
 def audit_record(record: dict[str, Any]) -> list[str]:

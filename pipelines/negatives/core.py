@@ -81,10 +81,29 @@ def apply_edits(text: str, edits: Sequence[Edit]) -> tuple[str, list[int]]:
     return "".join(parts) + text[cursor:], starts
 
 
+_QUOTES = ('"', "\u201c", "\u201d")
+
+
+def untouchable(text: str, start: int, end: int) -> str | None:
+    """Why ``text[start:end]`` must not be edited: it is inside quotation marks (the words on a sign are what the
+    image shows, not attributes of it), or only part of a word (``region-based``: the parse splits at hyphens)."""
+    if sum(text.count(q, 0, start) for q in _QUOTES) % 2:
+        return "inside_quotes"
+    before = text[start - 1] if start > 0 else " "
+    after = text[end] if end < len(text) else " "
+    if before == "-" or after == "-" or before.isalnum() or after.isalnum():
+        return "part_of_word"
+    return None
+
+
 def check_candidate(positive: str, candidate: Candidate, others: Iterable[str], vocab: Vocabulary) -> str | None:
     """The first validity rule a candidate breaks, by name, or None when it is a valid negative."""
     if any(a.end > b.start for a, b in zip(candidate.edits, candidate.edits[1:], strict=False)):
         return "overlapping_edits"
+    for edit in candidate.edits:
+        reason = untouchable(positive, edit.start, edit.end) if edit.start < edit.end else None
+        if reason is not None:
+            return reason
     text, starts = apply_edits(positive, candidate.edits)
     if not is_novel(text, positive, others):
         return "duplicate"
