@@ -41,6 +41,8 @@ format: install
 # opencv-python-headless (a second cv2/); the resizer needs only cv2, numpy and albumentations 1.3 (and that, qudida).
 bench: install
 	$(PY) -m pip install -q --no-deps img2dataset==1.47.0 albumentations==1.3.1 qudida==0.0.4
+	# faiss-cpu: the peer that benchmarks/retrieval_search.py measures the fp16 gallery index against.
+	$(PY) -m pip install -q faiss-cpu==1.15.1
 	$(PY) -m benchmarks.run
 
 # The Dagster UI on 127.0.0.1:3000 (PORT=... to move it), with the demo's instance (runs, partitions) and the project's

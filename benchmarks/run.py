@@ -13,6 +13,7 @@ BENCHMARKS = [
     "benchmarks.validate_scale",
     "benchmarks.cli",
     "benchmarks.face_detect",
+    "benchmarks.retrieval_search",
 ]
 
 
