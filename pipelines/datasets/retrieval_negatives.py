@@ -24,6 +24,7 @@ class RetrievalNegativesConfig(DatasetConfig):
     n: int = 3
     kinds: tuple[Kind, ...] = ("replace-att", "swap-att", "replace-count")
     seed: int = 0
+    open_vocabulary: bool = True  # attribute words outside the curated vocabulary, replaced through WordNet
     max_side: int = 1024
     jpeg_quality: int = 95
     max_pixels: int = 64_000_000
@@ -52,13 +53,15 @@ class RetrievalNegatives(Dataset):
     config: RetrievalNegativesConfig
 
     def models(self) -> dict[str, str]:
+        from pipelines.negatives.wordnet import WORDNET_VERSION
         from pipelines.nlp import parser_id
 
-        return {"parser": parser_id(), "negatives": f"rules-{VOCAB_VERSION}"}
+        lexicon = f"+{WORDNET_VERSION}" if self.config.open_vocabulary else ""
+        return {"parser": parser_id(), "negatives": f"rules-{VOCAB_VERSION}{lexicon}"}
 
     def process(self, samples: Iterable[InputSample]) -> Iterator[Outcome]:
         c = self.config
-        rules = NegativesConfig(n=c.n, kinds=c.kinds, seed=c.seed)
+        rules = NegativesConfig(n=c.n, kinds=c.kinds, seed=c.seed, open_vocabulary=c.open_vocabulary)
         decode_config = DecodeConfig(c.max_pixels, 8, True, max_side=c.max_side)
         for batch in batched((decode_sample(s, decode_config) for s in samples), c.batch_size):
             decoded = [d for d in batch if isinstance(d, Decoded)]

@@ -165,6 +165,8 @@ def _swappable(first: tuple[AttributeWord, str], second: tuple[AttributeWord, st
     (a, key_a), (b, key_b) = first, second
     if a.head is None or b.head is None or a.head_span == b.head_span:
         return False
+    if not (_prenominal(a) and _prenominal(b)) and (is_open(a.category) or is_open(b.category)):
+        return False  # "a box full of glazed donuts" -> "a box glazed of full donuts": a predicate is no slot
     if singularize(a.head.lower()) == singularize(b.head.lower()):
         return False
     key_a, key_b = normalise(key_a), normalise(key_b)
@@ -173,6 +175,11 @@ def _swappable(first: tuple[AttributeWord, str], second: tuple[AttributeWord, st
     if not is_open(a.category) and key_b in vocab.category(a.category).synonyms(key_a):
         return False
     return _fits_head(a, key_a, b.head, vocab) and _fits_head(b, key_b, a.head, vocab)
+
+
+def _prenominal(hit: AttributeWord) -> bool:
+    """The attribute stands before the noun it describes ("glazed donuts"), not after it ("a box full of")."""
+    return hit.head_span is not None and hit.end <= hit.head_span[0]
 
 
 def _fits_head(hit: AttributeWord, key: str, head: str, vocab: Vocabulary) -> bool:

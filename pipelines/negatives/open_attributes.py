@@ -76,8 +76,10 @@ def _open_hit(word: Word, parsed: ParsedCaption, vocab: Vocabulary) -> Attribute
     if position is None or _blocked(word, word, parsed, vocab):
         return None
     head = _described(word, parsed)
-    if head is not None and head.index > word.index and is_compound(word.text, head.text):
-        return None  # "fire hydrant", "teddy bear": one WordNet entry, not an attribute and a noun
+    after = parsed.words[word.index + 1] if word.index + 1 < len(parsed.words) else None
+    nouns = [w for w in (head, after) if w is not None and w.index > word.index and w.pos in {"NOUN", "PROPN"}]
+    if any(is_compound(word.text, noun.text) for noun in nouns):
+        return None  # "hot dog", "polar bear": one WordNet entry (the parse may attach it elsewhere), no attribute
     attribute = open_attribute(word.text, *position)
     if attribute is None or not attribute.replacements or not _fits(attribute, head, vocab, position[1]):
         return None

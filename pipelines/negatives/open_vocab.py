@@ -211,7 +211,8 @@ def is_compound(modifier: str, head: str) -> bool:
     if any(not heads & set(e.closure(lambda s: s.hypernyms())) for e in entries):
         return True
     # a kind of its head, and named by a modifier with no attribute scale of its own ("polar bear", not "young girl")
-    return not any(_head(s).attributes() for s in _wn().synsets(modifier.lower(), "a")[:2])
+    sense = _adjective_sense(modifier)
+    return sense is None or not _head(sense).attributes()
 
 
 def synonymous(a: str, b: str) -> bool:
