@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 
 import pytest
 from nltk.corpus.reader.wordnet import WordNetCorpusReader
@@ -53,3 +56,29 @@ def test_a_broken_index_is_seen(fresh) -> None:
     wordnet._write_index(wordnet._index_path(copy), index)
     wordnet.load_wordnet.cache_clear()
     assert _view(wordnet.load_wordnet()) != _view(built)
+
+
+_RELATIONS = """
+from pipelines.negatives.open_vocab import open_attribute
+from pipelines.negatives.wordnet import load_wordnet
+wn = load_wordnet()
+print([s.name() for s in wn.synset("food.n.02").hyponyms()][:40])
+print([open_attribute(w, c) for w, c in (("calm", "adj"), ("strawberry", "noun"), ("brick", "noun"))])
+"""
+
+
+@pytest.mark.slow
+def test_relations_list_in_one_order_whatever_the_hash_seed() -> None:
+    """NLTK's relation sets iterate in the order of the string hash; two hash seeds must still agree (they did not:
+    "strawberry" got "huckleberry, raspberry" in one process and "wintergreen, bilberry" in another)."""
+    outputs = [
+        subprocess.run(
+            [sys.executable, "-c", _RELATIONS],
+            env={**os.environ, "PYTHONHASHSEED": seed, "PYTHONPATH": os.getcwd()},
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+        for seed in ("1", "2")
+    ]
+    assert outputs[0] and outputs[0] == outputs[1]

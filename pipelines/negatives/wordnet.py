@@ -119,6 +119,13 @@ def load_wordnet() -> Any:
                 return super()._load_exception_map()
             self._exception_map = stored["exceptions"]
 
+        def _synset_from_pos_and_line(self, pos: str, data_file_line: str) -> Any:
+            """NLTK keeps a synset's relations in sets of (pos, offset), whose order follows the per-process string
+            hash: sorted here, so that hypernyms(), hyponyms() and the like list in one order in every process."""
+            synset = super()._synset_from_pos_and_line(pos, data_file_line)
+            synset._pointers = defaultdict(list, {k: sorted(v) for k, v in synset._pointers.items()})
+            return synset
+
         def lemma_count(self, lemma: Any) -> int:
             if lemma._lang != "eng":
                 return 0
