@@ -34,7 +34,7 @@ def _single_tag(pattern: dict[str, Any]) -> bool:
 
 
 def _fast_pos(nlp: Any) -> Any:
-    """The attribute ruler's tag map (one fine tag -> one POS, 56 rules that come first) applied as an array lookup,
+    """The attribute ruler's tag map (one fine tag -> one POS, the rules that come first) applied as an array lookup,
     and its Matcher left with only the exceptions that set POS or TAG (later rules win, as in the ruler). Lemmas and
     morphology are not set; POS, tags, heads and noun chunks are the same as the full ruler's (tests/test_nlp_fast_pos.py)."""
     if "attribute_ruler" not in nlp.pipe_names:
