@@ -6,6 +6,7 @@ rules); plurals of singular nouns and "a"/"an" from inflect. Both only see singl
 
 from __future__ import annotations
 
+import functools
 import re
 from functools import cache
 from importlib.metadata import version
@@ -123,6 +124,7 @@ def number_word(n: int) -> str:
     return _ENGINE.number_to_words(n)
 
 
+@functools.lru_cache(maxsize=1 << 16)
 def match_case(template: str, word: str) -> str:
     """`word` with the letter case of `template`: UPPER, Capitalised or as given."""
     letters = [c for c in template if c.isalpha()]

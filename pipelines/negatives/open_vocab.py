@@ -52,6 +52,12 @@ def _use(lemma: Any) -> int:
     return 10 * _count(lemma) + len(_wn().synsets(lemma.name()))
 
 
+def _ranking(lemma: Any) -> tuple[int, str, str]:
+    """Most used first; ties by synset and word, so that the order of a set of lemmas (hashed by name, which varies
+    per process) never decides the result."""
+    return -_use(lemma), lemma.synset().name(), lemma.name()
+
+
 def _lemma(word: str, pos: str) -> str | None:
     return _wn().morphy(word.lower(), pos)
 
@@ -74,7 +80,9 @@ def colour_family(word: str, senses: int = 4) -> str | None:
 def basic_colours() -> tuple[str, ...]:
     """Single-word basic colour terms (direct hyponyms of WordNet's chromatic and achromatic colour), by use."""
     lemmas = [s.lemmas()[0] for r in _COLOUR_ROOTS for s in _wn().synset(r).hyponyms()]
-    ranked = sorted((lm for lm in lemmas if _single(lm.name()) and _count(lm) > 0), key=lambda lm: -_count(lm))
+    ranked = sorted(
+        (lm for lm in lemmas if _single(lm.name()) and _count(lm) > 0), key=lambda lm: (-_count(lm), lm.name())
+    )
     return tuple(lm.name() for lm in ranked if _is_colour_adjective(lm.name()))
 
 
@@ -122,13 +130,13 @@ def _adjective(word: str) -> OpenAttribute | None:
     own = {lm.name() for s in _cluster(head) for lm in s.lemmas()} | _all_lemmas(word)
     direct = [a for lm in sense.lemmas() if lm.name() == word.lower() for a in lm.antonyms()]
     if direct:  # the word's own antonyms and their synonyms: the clearest contrast ("open" -> "shut", "closed")
-        lemmas = sorted({lm for a in direct for lm in a.synset().lemmas()}, key=lambda lm: -_use(lm))
+        lemmas = sorted({lm for a in direct for lm in a.synset().lemmas()}, key=_ranking)
         names = _unique(lm.name() for lm in lemmas if _single(lm.name()) and lm.name() not in _all_lemmas(word))
         category = OPEN + "adj:" + "|".join(sorted({head.name(), *(_head(a.synset()).name() for a in direct)}))
         return OpenAttribute(word.lower(), category, names[:2]) if names else None
-    ranked = sorted((lm for h in rivals for lm in h.lemmas()), key=lambda lm: -_use(lm))
+    ranked = sorted((lm for h in rivals for lm in h.lemmas()), key=_ranking)
     satellites = (lm for h in rivals for s in h.similar_tos() for lm in s.lemmas() if _count(lm) > 0)
-    ranked += sorted(satellites, key=lambda lm: -_use(lm))
+    ranked += sorted(satellites, key=_ranking)
     names = _unique(lm.name() for lm in ranked if _single(lm.name()) and lm.name() not in own)
     category = OPEN + "adj:" + "|".join(sorted(h.name() for h in {head, *rivals}))
     return OpenAttribute(word.lower(), category, names[:_MAX_REPLACEMENTS]) if names else None
@@ -174,7 +182,7 @@ def _noun(word: str) -> OpenAttribute | None:
     synset, kind = found
     parent, sisters = _sisters(synset, kind)
     own = _all_lemmas(lemma) | {lm.name() for s in synset.closure(lambda x: x.hypernyms()) for lm in s.lemmas()}
-    lemmas = sorted((lm for s in sisters for lm in s.lemmas()), key=lambda lm: -_use(lm))
+    lemmas = sorted((lm for s in sisters for lm in s.lemmas()), key=_ranking)
     names = _unique(lm.name() for lm in lemmas if _single(lm.name()) and lm.name() not in own)
     category = OPEN + f"{kind}:{parent.name()}"
     return OpenAttribute(lemma, category, names[:_MAX_REPLACEMENTS]) if names else None
@@ -215,6 +223,7 @@ def is_compound(modifier: str, head: str) -> bool:
     return sense is None or not _head(sense).attributes()
 
 
+@functools.lru_cache(maxsize=1 << 16)
 def synonymous(a: str, b: str) -> bool:
     """Whether `b` shares a synset or an adjective cluster with `a`, or is a kind of it (or it of `b`)."""
     a, b = a.lower(), b.lower()
@@ -227,6 +236,7 @@ def synonymous(a: str, b: str) -> bool:
     return any(_head(s) in heads_a for s in _wn().synsets(b, "a"))
 
 
+@functools.lru_cache(maxsize=1 << 16)
 def in_category(word: str, category: str) -> bool:
     """Whether some sense of `word` belongs to `category` (a name that `open_attribute` gives)."""
     if category == COLOUR:

@@ -75,7 +75,19 @@ class Category:
         return any(own_a & set(c.words) and own_b & set(c.words) for c in self.confusable)
 
     def replacements(self, word: str, target: str, head: str | None = None) -> tuple[str, ...]:
-        """Canonical words that may replace `word` on the noun `head` of kind `target`; never a synonym."""
+        """Canonical words that may replace `word` on the noun `head` of kind `target`; never a synonym (memoised
+        per category: the answer depends only on the arguments and the frozen data)."""
+        args = (word, target, head)
+        found = self._replacements_memo.get(args)
+        if found is None:
+            found = self._replacements_memo[args] = self._find_replacements(word, target, head)
+        return found
+
+    @functools.cached_property
+    def _replacements_memo(self) -> dict[tuple[str, str, str | None], tuple[str, ...]]:
+        return {}
+
+    def _find_replacements(self, word: str, target: str, head: str | None) -> tuple[str, ...]:
         key = normalise(word)
         forbidden = self.synonyms(key) | self.never_replacement
         own = {group[0] for group in self.groups if key in group}
@@ -146,7 +158,11 @@ class Vocabulary:
         return self.display_forms.get(key, key)
 
     def category(self, name: str) -> Category:
-        return next(c for c in self.categories if c.name == name)
+        return self._by_name[name]
+
+    @functools.cached_property
+    def _by_name(self) -> dict[str, Category]:
+        return {c.name: c for c in reversed(self.categories)}  # the first of a name wins, as a search in order
 
     def category_for(self, word: str, head: str | None) -> Category | None:
         """The first category that detects `word` on the noun `head` (data order decides ties)."""
