@@ -50,7 +50,7 @@ class UI:
 
 
 def _materialize_all(env: dict[str, str], home: Path, partitions: tuple[str, str]) -> None:
-    """Every asset for the range ``partitions`` in one run, in this process, recorded in the instance at ``home``
+    """Every dataset asset for the range ``partitions`` in one run, in this process, recorded in the instance at ``home``
     (as `make demo` does)."""
     from dagster import materialize
     from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
@@ -63,7 +63,9 @@ def _materialize_all(env: dict[str, str], home: Path, partitions: tuple[str, str
     instance = DagsterInstance.from_ref(InstanceRef.from_dir(str(home)))
     instance.add_dynamic_partitions(source_shards.name, [s.shard for s in resources["source"].shards()])
     tags = {ASSET_PARTITION_RANGE_START_TAG: partitions[0], ASSET_PARTITION_RANGE_END_TAG: partitions[1]}
-    result = materialize(list(defs.assets), instance=instance, resources=resources, tags=tags)
+    # the dataset assets (the training group trains models on its own corpus: not what this test looks at)
+    datasets = [a for a in defs.assets if set(a.group_names_by_key.values()) != {"training"}]
+    result = materialize(datasets, instance=instance, resources=resources, tags=tags)
     assert result.success
 
 
