@@ -17,6 +17,18 @@ def sample_source(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return out
 
 
+@pytest.fixture(scope="module")
+def one_torch_thread():
+    """One intra-op torch thread for a module: on this shared 2-core machine two threads contend and run tiny models
+    (the diffusion UNets) far slower. Restored afterwards."""
+    import torch
+
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
 def build(dataset: str, source: Path | str, out: Path | str, workers: int = 1, **config) -> dict:
     return run_build(BuildSpec(dataset, str(source), str(out), config), RunnerConfig(workers=workers))
 

@@ -22,14 +22,7 @@ from models.diffusion.distill import (
 )
 from models.diffusion.teacher import TinyTeacherConfig, ddim_scheduler, tiny_unet
 
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """One intra-op thread: on this shared 2-core machine two threads contend and run tiny UNets far slower."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _random_teacher(seed: int = 0):

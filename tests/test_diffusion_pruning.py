@@ -16,14 +16,7 @@ from models.diffusion.pruning import (
 )
 from models.diffusion.teacher import TinyTeacherConfig, UNet2DConditionModel, tiny_unet
 
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """One intra-op thread: on this shared 2-core machine two threads contend and run tiny UNets far slower."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")

@@ -9,14 +9,7 @@ from models.diffusion.distill import guided_student
 from models.diffusion.sampling import cfg_denoiser, ddim_sample, guided_denoiser
 from models.diffusion.teacher import build_tiny_teacher, to_pipeline
 
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """One intra-op thread: on this shared 2-core machine two threads contend and run tiny UNets far slower."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _pipeline_images(pipe, noise: torch.Tensor, w: float) -> torch.Tensor:

@@ -18,14 +18,7 @@ from models.diffusion.teacher import (
 )
 from models.diffusion.vae import identity_autoencoder
 
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """One intra-op thread: on this shared 2-core machine two threads contend and run tiny UNets far slower."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def test_identity_autoencoder_passes_pixels_through():
