@@ -75,8 +75,9 @@ class Fp16Index:
         return cls(tensors["embeddings"], keys, {k: v for k, v in meta.items() if k not in {"dim", "count"}})
 
     @torch.no_grad()
-    def search(self, queries: torch.Tensor, k: int = 10, chunk: int = 2048) -> SearchResult:
-        """Top-``k`` gallery rows by cosine similarity for each query of (Q, D) or (D,); queries are normalised."""
+    def search(self, queries: torch.Tensor, k: int = 10, chunk: int = 1024) -> SearchResult:
+        """Top-``k`` gallery rows by cosine similarity for each query of (Q, D) or (D,); queries are normalised.
+        ``scores`` are fp32 inner products of the fp16 rows with the fp32 query, exact up to fp32 rounding."""
         q = torch.nn.functional.normalize(queries.float().reshape(-1, self.dim), dim=-1)
         k = min(k, len(self))
         if q.shape[0] == 1:
@@ -88,25 +89,31 @@ class Fp16Index:
         return SearchResult(scores=scores, indices=idx, keys=keys)
 
     def _search_one(self, q: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:
-        # One streaming fp16 matrix-vector pass (fp32 accumulation), then an exact rescoring of the near-ties.
-        approx = (self.embeddings @ q.to(torch.float16)).float()
-        kth = torch.topk(approx, k).values[-1]
+        # One streaming fp16 matrix-vector pass (torch's fp16 GEMV, fp32 accumulation, fp16 output), then an exact
+        # fp32 rescoring of every row whose rounded score is within the margin of the k-th best.
+        approx = self.embeddings @ q.to(torch.float16)
+        kth = float(torch.topk(approx, k, sorted=False).values.min())
         cand = torch.nonzero(approx >= kth - _RESCORE_MARGIN).flatten()
         exact = self.embeddings[cand].float() @ q
         top = torch.topk(exact, k)
         return top.values, cand[top.indices]
 
     def _search_many(self, q: torch.Tensor, k: int, chunk: int) -> tuple[torch.Tensor, torch.Tensor]:
-        # Chunks of the gallery are widened to fp32 in cache and multiplied in one GEMM per chunk; a running top-k.
-        best_s = torch.full((q.shape[0], 0), float("-inf"))
-        best_i = torch.zeros((q.shape[0], 0), dtype=torch.long)
-        for start in range(0, len(self), chunk):
-            block = self.embeddings[start : start + chunk].float()
-            s = q @ block.T
-            kk = min(k, s.shape[1])
-            top = torch.topk(s, kk, dim=1)
-            best_s = torch.cat([best_s, top.values], dim=1)
-            best_i = torch.cat([best_i, top.indices + start], dim=1)
-            merged = torch.topk(best_s, min(k, best_s.shape[1]), dim=1)
-            best_s, best_i = merged.values, torch.gather(best_i, 1, merged.indices)
-        return best_s, best_i
+        # Chunks of ``chunk`` rows are widened to fp32 into one reused buffer that stays in cache, multiplied in one
+        # fp32 GEMM per chunk; each chunk's top-k lands in a (Q, chunks, k) table that one final top-k merges.
+        nq, n = q.shape[0], len(self)
+        chunk = max(chunk, k)
+        starts = range(0, n, chunk)
+        buf, sbuf = torch.empty(min(chunk, n), self.dim), torch.empty(nq, min(chunk, n))
+        vals = torch.full((nq, len(starts), k), float("-inf"))
+        idx = torch.zeros((nq, len(starts), k), dtype=torch.long)
+        for c, start in enumerate(starts):
+            block = self.embeddings[start : start + chunk]
+            rows = block.shape[0]
+            buf[:rows].copy_(block)
+            scores = torch.mm(q, buf[:rows].T, out=sbuf[:, :rows]) if rows == sbuf.shape[1] else q @ buf[:rows].T
+            kk = min(k, rows)
+            torch.topk(scores, kk, dim=1, out=(vals[:, c, :kk], idx[:, c, :kk]))
+            idx[:, c, :kk] += start
+        top = torch.topk(vals.reshape(nq, -1), k, dim=1)
+        return top.values, torch.gather(idx.reshape(nq, -1), 1, top.indices)
