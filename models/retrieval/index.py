@@ -91,7 +91,7 @@ class Fp16Index:
     def _search_one(self, q: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:
         # One streaming fp16 matrix-vector pass (torch's fp16 GEMV, fp32 accumulation, fp16 output), then an exact
         # fp32 rescoring of every row whose rounded score is within the margin of the k-th best.
-        approx = self.embeddings @ q.to(torch.float16)
+        approx = (self.embeddings @ q.to(torch.float16)).float()
         kth = float(torch.topk(approx, k, sorted=False).values.min())
         cand = torch.nonzero(approx >= kth - _RESCORE_MARGIN).flatten()
         exact = self.embeddings[cand].float() @ q
