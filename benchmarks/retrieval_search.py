@@ -5,8 +5,10 @@ rounds repeated, medians. Two clocks: wall time, and for one thread the thread's
 counts memory stalls but not the time other processes hold the core: the per-core figure on a shared machine).
 The floor is the faster of two full reads of the gallery's bytes (each byte once): torch.sum over them viewed as
 int64, numpy's max over them viewed as int16. faiss runs its exact inner-product index (fp32, twice the bytes) and
-its fp16 scalar quantizer (the same bytes as ours). For 64 queries the work is compute-bound, so a GEMM reference
-is timed too: one fp32 torch.mm of the queries with an fp32 copy of the gallery, no conversion and no top-k."""
+its fp16 scalar quantizer (the same bytes as ours). Torch's fp16 GEMV, the core of our single-query path, is also
+timed alone and on 1,000 rows that stay in cache (the same multiply-adds without DRAM: its compute floor). For 64
+queries the work is compute-bound, so a GEMM reference is timed too: one fp32 torch.mm of the queries with an fp32
+copy of the gallery, no conversion and no top-k."""
 
 from __future__ import annotations
 
@@ -24,6 +26,8 @@ from benchmarks.common import write_result
 from models.retrieval.index import Fp16Index
 
 FLOORS = ("floor: torch.sum of the gallery bytes as int64", "floor: numpy max of the gallery bytes as int16")
+GEMV = "torch fp16 GEMV alone (ours, 1 query, without top-k and rescoring)"
+GEMV_HOT = "torch fp16 GEMV over 1,000 cache-resident rows, repeated to the same multiply-adds"
 GEMM = "GEMM reference: fp32 torch.mm, 64 queries x fp32 gallery"
 
 
@@ -43,10 +47,14 @@ def _cases(index: Fp16Index, queries: torch.Tensor, k: int) -> dict[str, Callabl
     sq.add(e32.numpy())
     raw64, raw16 = index.embeddings.view(torch.int64), index.embeddings.numpy().view(np.int16)
     q1, qn1, qn64 = queries[:1], queries[:1].numpy(), queries.numpy()
+    qh, hot = queries[0].half(), index.embeddings[:1000].clone()
+    hot_reps = len(index) // len(hot)
     return {
         FLOORS[0]: lambda: raw64.sum(),
         FLOORS[1]: lambda: raw16.max(),
         "ours, 1 query": lambda: index.search(q1, k),
+        GEMV: lambda: index.embeddings @ qh,
+        GEMV_HOT: lambda: [hot @ qh for _ in range(hot_reps)],
         "faiss IndexFlatIP (fp32), 1 query": lambda: flat.search(qn1, k),
         "faiss SQ fp16, 1 query": lambda: sq.search(qn1, k),
         "ours, 64 queries": lambda: index.search(queries, k),
