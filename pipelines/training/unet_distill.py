@@ -8,11 +8,11 @@ import itertools
 import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
-from diffusers import DDIMScheduler, StableDiffusionPipeline, UNet2DConditionModel
+from diffusers import DDIMScheduler, UNet2DConditionModel
 from PIL import Image
 
 from models.diffusion.distill import Denoiser, cfg_target, guidance_embedding, guided_forward
@@ -20,6 +20,9 @@ from models.diffusion.sampling import ddim_sample
 from models.diffusion.teacher import load_pipeline
 from pipelines.loaders import BatchLoader, LoaderConfig, Sample, ShardSet
 from pipelines.training.card import ModelDir
+
+if TYPE_CHECKING:  # the pipeline class imports transformers' image processors: only after models.compat ran
+    from diffusers import StableDiffusionPipeline
 
 CHAIN_FILE = "shardsmith_sampling.json"  # next to model_index.json; diffusers ignores it
 
@@ -61,7 +64,9 @@ def load_teacher(model_dir: Path) -> StableDiffusionPipeline:
 
 def student_scheduler(pipe: StableDiffusionPipeline, prediction_type: str) -> DDIMScheduler:
     """The students' sampler: DDIM from the teacher's noise schedule, trailing spacing, the student's prediction type."""
-    return DDIMScheduler.from_config(pipe.scheduler.config, prediction_type=prediction_type, timestep_spacing="trailing")
+    return DDIMScheduler.from_config(
+        pipe.scheduler.config, prediction_type=prediction_type, timestep_spacing="trailing"
+    )
 
 
 def save_student(
@@ -73,6 +78,8 @@ def save_student(
 ) -> None:
     """A full `StableDiffusionPipeline` directory: the teacher's text encoder, tokenizer and VAE, the student's UNet
     and DDIM scheduler (its prediction type, trailing spacing), and the sampling record."""
+    from diffusers import StableDiffusionPipeline
+
     student = StableDiffusionPipeline(
         vae=pipe.vae,
         text_encoder=pipe.text_encoder,
@@ -176,7 +183,12 @@ def denoiser_for(
 
 
 def student_forward(
-    model: torch.nn.Module, cond_dim: int | None, x_t: torch.Tensor, t: torch.Tensor, text: torch.Tensor, w: torch.Tensor
+    model: torch.nn.Module,
+    cond_dim: int | None,
+    x_t: torch.Tensor,
+    t: torch.Tensor,
+    text: torch.Tensor,
+    w: torch.Tensor,
 ) -> torch.Tensor:
     """One evaluation of a (possibly wrapped, e.g. DDP) student; a guided one gets w's embedding as `guided_forward`."""
     if cond_dim is None:
@@ -266,4 +278,3 @@ def frozen_copy(unet: UNet2DConditionModel) -> UNet2DConditionModel:
 
 def model_device(model: torch.nn.Module) -> torch.device:
     return next(model.parameters()).device
-

@@ -6,10 +6,10 @@ import copy
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
-from diffusers import StableDiffusionPipeline, UNet2DConditionModel
+from diffusers import UNet2DConditionModel
 from pydantic import model_validator
 
 from models.diffusion.distill import coefs, q_sample, truncated_snr_loss, two_step_target, x0_from
@@ -40,6 +40,9 @@ from pipelines.training.unet_distill import (
     uniform_w,
 )
 
+if TYPE_CHECKING:
+    from diffusers import StableDiffusionPipeline
+
 PREDICTION = "v_prediction"  # the students' parameterisation (Salimans & Ho), whatever the teacher's
 
 
@@ -62,7 +65,9 @@ class StepDistillConfig(TrainerConfig):
     @model_validator(mode="after")
     def _valid(self) -> StepDistillConfig:
         if not 1 <= self.target_steps <= 500:
-            raise ValueError(f"target_steps must be in [1, 500] (the teacher takes 2x on 1000 timesteps), got {self.target_steps}")
+            raise ValueError(
+                f"target_steps must be in [1, 500] (the teacher takes 2x on 1000 timesteps), got {self.target_steps}"
+            )
         low, high = self.guidance_range
         if not 1.0 <= low <= high or self.guidance < 1.0:
             raise ValueError("guidance and guidance_range need 1 <= w (and low <= high)")
@@ -104,7 +109,9 @@ class StepDistillTask:
 
     def batches(self, start_batch: int) -> Iterator[Any]:
         c = self.config
-        return train_batches(self.shards, image_size(self.pipe), c.batch_size, c.seed, c.shuffle, c.workers, start_batch)
+        return train_batches(
+            self.shards, image_size(self.pipe), c.batch_size, c.seed, c.shuffle, c.workers, start_batch
+        )
 
     def _w(self, n: int, device: torch.device) -> torch.Tensor:
         if self.teacher.guided:
@@ -200,7 +207,9 @@ def run_stages(
 
     done = []
     for n in stages:
-        spec = TrainSpec("unet_step_distill", tuple(data), f"{out_root}/steps-{n}", {**config, "target_steps": n}, teacher)
+        spec = TrainSpec(
+            "unet_step_distill", tuple(data), f"{out_root}/steps-{n}", {**config, "target_steps": n}, teacher
+        )
         done.append(run(spec))
         teacher = str(done[-1].path)
     return done
