@@ -11,7 +11,7 @@ from tests.distill_fixtures import TRAIN, shapes_corpus, teacher_dir
 from tests.test_unet_step_distill import _losses_on_a_fixed_batch
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
-CFG = {**TRAIN, "cond_dim": 16, "sampling_steps": 4, "eval_guidance": [5.0]}
+CFG = {**TRAIN, "cond_dim": 16, "sample_steps": 4, "eval_guidance": [5.0]}
 
 
 @pytest.fixture(scope="module")

@@ -106,10 +106,10 @@ def test_student_loads_with_diffusers_and_its_pipeline_samples_as_the_metrics_do
     )
     assert pipe.unet.config.time_cond_proj_dim is None
     sampling = chain_sampling(student.path)
-    assert sampling == ChainSampling(steps=2, guided=False, baked_guidance=7.5)
+    assert sampling == ChainSampling(steps=2, guided=False, baked_guidance=4.0)
     noise = fixed_noise(pipe, 1, 0, torch.device("cpu"))
     prompts = encode_text(pipe, ["a large striped blue star"], torch.device("cpu"))
-    ours = sample_model(pipe, pipe.unet, sampling, prompts, noise, 2, 7.5, "v_prediction")
+    ours = sample_model(pipe, pipe.unet, sampling, prompts, noise, 2, 4.0, "v_prediction")
     theirs = pipe(
         "a large striped blue star", num_inference_steps=2, guidance_scale=1.0, latents=noise, output_type="pt"
     )

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-import copy
+# isort: off
+import models.compat  # noqa: F401  (torchvision's ops before diffusers imports transformers' image utils)
+
+# isort: on
 import io
 import itertools
 import json
@@ -19,7 +22,6 @@ from models.diffusion.distill import Denoiser, cfg_target, guidance_embedding, g
 from models.diffusion.sampling import ddim_sample
 from models.diffusion.teacher import load_pipeline
 from pipelines.loaders import BatchLoader, LoaderConfig, Sample, ShardSet
-from pipelines.training.card import ModelDir
 
 if TYPE_CHECKING:  # the pipeline class imports transformers' image processors: only after models.compat ran
     from diffusers import StableDiffusionPipeline
@@ -43,14 +45,13 @@ class ChainSampling:
 
 
 def chain_sampling(model_dir: Path) -> ChainSampling:
-    """Read a model directory's sampling record (a distilled student writes one); a teacher without one samples with
-    any number of steps (its card's ``config.sampling_steps`` when it has that key) and two-evaluation CFG."""
+    """A model directory's sampling record (every distilled student writes one); without one (a teacher, a pruned
+    UNet): any number of steps, two-evaluation CFG unless its UNet takes w."""
     model = Path(model_dir) / "model"
     if (model / CHAIN_FILE).exists():
         return ChainSampling(**json.loads((model / CHAIN_FILE).read_text()))
     unet = json.loads((model / "unet" / "config.json").read_text())
-    steps = ModelDir(Path(model_dir)).card().get("config", {}).get("sampling_steps")
-    return ChainSampling(steps=steps, guided=unet.get("time_cond_proj_dim") is not None)
+    return ChainSampling(steps=None, guided=unet.get("time_cond_proj_dim") is not None)
 
 
 def load_teacher(model_dir: Path) -> StableDiffusionPipeline:
@@ -259,21 +260,18 @@ def mse(a: torch.Tensor, b: torch.Tensor) -> float:
 
 
 def sheet(rows: list[tuple[str, torch.Tensor]], captions: list[str], path: Path, cell: int = 96) -> Path:
-    """A grid: one column per model (title), one row per prompt; images in [-1, 1]."""
+    """A grid: one column per model (its title), one row per prompt (#i, listed in ``path`` with suffix .txt)."""
     from pipelines.draw import contact_sheet
 
     tiles = []
-    for i, caption in enumerate(captions):
+    for i in range(len(captions)):
         for title, images in rows:
             array = ((images[i].permute(1, 2, 0).cpu().numpy() + 1) * 127.5).clip(0, 255).astype(np.uint8)
-            tiles.append((Image.fromarray(array).resize((cell, cell), Image.Resampling.NEAREST), f"{title}: {caption}"))
+            tiles.append((Image.fromarray(array).resize((cell, cell), Image.Resampling.NEAREST), f"#{i} {title}"))
     path.parent.mkdir(parents=True, exist_ok=True)
     contact_sheet(tiles, cell=cell, cols=len(rows)).save(path)
+    path.with_suffix(".txt").write_text("".join(f"#{i} {c}\n" for i, c in enumerate(captions)))
     return path
-
-
-def frozen_copy(unet: UNet2DConditionModel) -> UNet2DConditionModel:
-    return copy.deepcopy(unet).requires_grad_(False).eval()
 
 
 def model_device(model: torch.nn.Module) -> torch.device:

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+# isort: off
+import models.compat  # noqa: F401  (torchvision's ops before diffusers imports transformers' image utils)
+
+# isort: on
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -41,7 +45,7 @@ if TYPE_CHECKING:
 
 class CfgDistillConfig(TrainerConfig):
     """w ~ U[``guidance_range``] per sample (Meng et al.: [2, 14]); the student's ``time_cond_proj_dim`` is
-    ``cond_dim`` (diffusers' LCM script: 256). The final metrics and sheet sample ``sampling_steps`` DDIM steps at each
+    ``cond_dim`` (diffusers' LCM script: 256). The final metrics and sheet sample ``sample_steps`` DDIM steps at each
     w of ``eval_guidance``. Compose with ``unet_step_distill --teacher THIS`` for few steps of one evaluation each."""
 
     steps: int = 300
@@ -50,7 +54,7 @@ class CfgDistillConfig(TrainerConfig):
     warmup_steps: int = 0
     guidance_range: tuple[float, float] = (2.0, 14.0)
     cond_dim: int = 256
-    sampling_steps: int = 32
+    sample_steps: int = 32
     eval_guidance: tuple[float, ...] = (3.0, 7.5)
     eval_prompts: int = 8
 
@@ -59,8 +63,8 @@ class CfgDistillConfig(TrainerConfig):
         low, high = self.guidance_range
         if not 1.0 <= low <= high:
             raise ValueError(f"guidance_range needs 1 <= low <= high, got {self.guidance_range}")
-        if self.cond_dim < 2 or not self.eval_guidance or not 1 <= self.sampling_steps <= 1000:
-            raise ValueError("cond_dim >= 2, at least one eval_guidance, sampling_steps in [1, 1000]")
+        if self.cond_dim < 2 or not self.eval_guidance or not 1 <= self.sample_steps <= 1000:
+            raise ValueError("cond_dim >= 2, at least one eval_guidance, sample_steps in [1, 1000]")
         return self
 
 
@@ -133,17 +137,17 @@ class UnetCfgDistill(Trainer):
 
     @torch.no_grad()
     def evaluate(self, model: torch.nn.Module) -> dict[str, float]:
-        """Per w of ``eval_guidance``, from fixed noise and prompts at ``sampling_steps``: the MSE of the student's
+        """Per w of ``eval_guidance``, from fixed noise and prompts at ``sample_steps``: the MSE of the student's
         one-evaluation samples to the teacher's two-evaluation CFG samples, against the teacher's one-evaluation
         (conditional, w = 1) samples as the naive baseline; UNet evaluations per image, counted."""
-        c, steps = self.config, self.config.sampling_steps
+        c, steps = self.config, self.config.sample_steps
         device = model_device(model)
         pipe = pipe_on(self.pipe, device)
         captions = eval_captions(self.inputs.data[0], c.eval_prompts)
         prompts, noise = encode_text(pipe, captions, device), fixed_noise(pipe, len(captions), c.seed, device)
         pred = pipe.scheduler.config.prediction_type
         naive = sample_model(pipe, pipe.unet, self.teacher, prompts, noise, steps, 1.0, pred)
-        metrics: dict[str, float] = {"sampling_steps": float(steps), "eval_prompts": float(len(captions))}
+        metrics: dict[str, float] = {"sample_steps": float(steps), "eval_prompts": float(len(captions))}
         rows = [("teacher w=1", naive.images)]
         student_mse, naive_mse = [], []
         for w in c.eval_guidance:

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+# isort: off
+import models.compat  # noqa: F401  (torchvision's ops before diffusers imports transformers' image utils)
+
+# isort: on
 import copy
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -58,7 +62,7 @@ class StepDistillConfig(TrainerConfig):
     lr: float = 1e-4
     warmup_steps: int = 0
     target_steps: int = 16
-    guidance: float = 7.5
+    guidance: float = 4.0  # t2i_teacher's sampling default
     guidance_range: tuple[float, float] = (2.0, 14.0)
     eval_prompts: int = 8
 
