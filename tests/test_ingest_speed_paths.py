@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from pipelines.datasets.ingest import Ingest, IngestConfig, normalise, pixel_sha256, stored_jpeg
+from pipelines.datasets.ingest import Ingest, IngestConfig, normalise, stored_jpeg
 from pipelines.decode import DecodeConfig, Decoded, decode_sample, fit_size
 from pipelines.schema import Failed, InputSample, Rejected, Written
 
@@ -108,7 +108,7 @@ def test_greyscale_and_cmyk_jpegs_become_rgb_at_the_cap():
         assert _psnr(d.pixels, _reference(data, 500)) > 35
 
 
-def test_ingest_hashes_stored_pixels_and_rejects_the_same_jpeg_rewrapped():
+def test_ingest_hashes_the_stored_jpg_and_rejects_the_same_jpeg_rewrapped():
     picture = _photo((1200, 900), seed=1)
     first, rewrapped = _jpeg(picture, comment=b"first"), _jpeg(picture, comment=b"other metadata")
     other = _jpeg(_photo((1200, 900), seed=2))
@@ -117,8 +117,8 @@ def test_ingest_hashes_stored_pixels_and_rejects_the_same_jpeg_rewrapped():
     outcomes = list(Ingest(IngestConfig(max_side=512)).process(samples))
     assert [type(o) for o in outcomes] == [Written, Rejected, Written]
     assert outcomes[1].reason == "exact_duplicate" and outcomes[1].fields["duplicate_of"] == "a"
-    stored = decode_sample(samples[0], DecodeConfig(max_side=512)).pixels
-    assert outcomes[0].fields["sha256"] == pixel_sha256(stored) != outcomes[2].fields["sha256"]
+    assert outcomes[0].fields["sha256"] == hashlib.sha256(outcomes[0].files["jpg"]).hexdigest()
+    assert outcomes[0].fields["sha256"] != outcomes[2].fields["sha256"]
     assert json.loads(outcomes[0].files["json"])["width"] == 512
 
 
