@@ -17,14 +17,17 @@ _KEPT_ATTRS = ("POS", "TAG")  # what the callers read of the attribute ruler's o
 @functools.cache
 def load_nlp() -> Any:
     """spaCy's English small pipeline with NER, lemmatizer and sentence splitter excluded (captions need tags and
-    parses), and its attribute ruler reduced to what sets the coarse part of speech (see `_fast_pos`)."""
+    parses), its attribute ruler reduced to what sets the coarse part of speech (see `_fast_pos`), and its layers
+    on `NumpyBlasOps` (pipelines/nlp_blas.py)."""
     spacy = importlib.import_module("spacy")
+    from pipelines.nlp_blas import use_blas_ops
+
     for name in MODEL_NAMES:
         try:
             nlp = spacy.load(name, exclude=list(DISABLED))
         except OSError:
             continue
-        return _fast_pos(nlp)
+        return _fast_pos(use_blas_ops(nlp))
     raise OSError(f"no spaCy English pipeline installed (tried {', '.join(MODEL_NAMES)})")
 
 

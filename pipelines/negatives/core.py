@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from typing import get_args
 
 from pipelines.negatives.attributes import AttributeWord, find_attributes
-from pipelines.negatives.generate import GENERATORS, KINDS, Candidate, Edit, Kind, is_open
+from pipelines.negatives.generate import GENERATORS, KINDS, Candidate, Edit, Kind, Pending, is_open
 from pipelines.negatives.open_attributes import all_attributes
 from pipelines.negatives.open_vocab import in_category, synonymous
 from pipelines.negatives.parse import ParsedCaption, parse_caption, parse_captions
@@ -147,31 +147,35 @@ def to_negative(positive: str, candidate: Candidate) -> Negative:
     return negative
 
 
-def _spread(candidates: list[Candidate]) -> list[Candidate]:
-    """Reorder (stably) so that each edited target is used once before any is used twice."""
+def _spread(candidates: Sequence[Candidate | Pending]) -> list[Candidate | Pending]:
+    """Reorder (stably) so that each edited target is used once before any is used twice: the k-th candidate of
+    each target, in order, for k = 0, 1, ..."""
     seen: Counter[tuple[int, ...]] = Counter()
-    ranked = []
-    for position, candidate in enumerate(candidates):
-        ranked.append((seen[candidate.target], position, candidate))
+    rounds: list[list[Candidate | Pending]] = []
+    for candidate in candidates:
+        k = seen[candidate.target]
         seen[candidate.target] += 1
-    return [c for _, _, c in sorted(ranked, key=lambda r: r[:2])]
+        if k == len(rounds):
+            rounds.append([])
+        rounds[k].append(candidate)
+    return [c for round_ in rounds for c in round_]
 
 
 def negatives_for(parsed: ParsedCaption, config: NegativesConfig, vocab: Vocabulary | None = None) -> list[Negative]:
     """Up to `config.n` valid negatives, taking kinds in turn; deterministic for (config.seed, caption)."""
     vocab = vocab or load_vocabulary()
     rng = random.Random(stable_seed(config.seed, parsed.text))
-    pools: list[list[Candidate]] = []
+    pools: list[list[Candidate | Pending]] = []
     hits = all_attributes(parsed, vocab) if config.open_vocabulary else find_attributes(parsed, vocab)
     for kind in config.kinds:
-        pool = GENERATORS[kind](parsed, vocab, hits)
+        pool = list(GENERATORS[kind](parsed, vocab, hits))
         rng.shuffle(pool)
         pools.append(_spread(pool)[::-1])
     chosen: list[Negative] = []
     while len(chosen) < config.n and any(pools):
         for pool in pools:
             while pool and len(chosen) < config.n:
-                candidate = pool.pop()
+                candidate = pool.pop().resolve()
                 if check_candidate(parsed.text, candidate, (n.text for n in chosen), vocab) is None:
                     chosen.append(to_negative(parsed.text, candidate))
                     break

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from itertools import combinations
@@ -51,6 +52,22 @@ class Candidate:
         """The positions edited for content (not articles or agreement), to spread picks over targets."""
         return tuple(e.start for e in self.edits if e.role in {"attribute", "count", "object"})
 
+    def resolve(self) -> Candidate:
+        return self
+
+
+@dataclass(frozen=True)
+class Pending:
+    """A candidate whose edits are built only when it is drawn (`resolve`): a caption has many replace-att
+    candidates and keeps a few. `target` is the resolved candidate's target (tests/test_negatives_pending.py)."""
+
+    kind: Kind
+    target: tuple[int, ...]
+    build: Callable[[], list[Edit | None]]
+
+    def resolve(self) -> Candidate:
+        return _candidate(self.kind, self.build())
+
 
 def _candidate(kind: Kind, edits: Sequence[Edit | None]) -> Candidate:
     return Candidate(kind, tuple(sorted((e for e in edits if e is not None), key=lambda e: e.start)))
@@ -72,10 +89,14 @@ def article_fix(parsed: ParsedCaption, word_start: int, new_word: str) -> Edit |
     )
 
 
-def _blocked_after(parsed: ParsedCaption, end: int, new_word: str, vocab: Vocabulary) -> bool:
-    """Whether `new_word` placed before the word after `end` forms a collocation ("cold dog" -> "hot dog")."""
-    after = next((w for w in parsed.words if w.start >= end and w.text != "-"), None)
-    return after is not None and (normalise(new_word).split()[-1], after.lower) in vocab.blocked_bigrams
+def _word_after(parsed: ParsedCaption, end: int) -> str | None:
+    """The lower-cased word after `end`, hyphens skipped."""
+    return next((w.lower for w in parsed.words if w.start >= end and w.text != "-"), None)
+
+
+def _blocked_before(after: str | None, new_word: str, vocab: Vocabulary) -> bool:
+    """Whether `new_word` placed before the word `after` forms a collocation ("cold dog" -> "hot dog")."""
+    return after is not None and (normalise(new_word).split()[-1], after) in vocab.blocked_bigrams
 
 
 def _attribute_edit(hit: AttributeWord, key: str, new_key: str, new: str, parsed: ParsedCaption) -> list[Edit | None]:
@@ -122,13 +143,19 @@ def family(category: str) -> str:
     return category.removeprefix(OPEN)
 
 
-def _clashes(hit: AttributeWord, new_key: str, hits: Sequence[AttributeWord], vocab: Vocabulary) -> bool:
-    """The new word would repeat (or be a synonym of) another attribute of the same noun."""
-    mates = [
+def _mates(hit: AttributeWord, hits: Sequence[AttributeWord]) -> list[AttributeWord]:
+    """The other attributes of the same noun."""
+    return [
         h
         for h in hits
         if h.head_span is not None and h.head_span == hit.head_span and (h.end <= hit.start or h.start >= hit.end)
     ]
+
+
+def _clashes(hit: AttributeWord, new_key: str, mates: Sequence[AttributeWord], vocab: Vocabulary) -> bool:
+    """The new word would repeat (or be a synonym of) another attribute of the same noun (`mates`)."""
+    if not mates:
+        return False
     words = set(new_key.split())
     if is_open(hit.category):
         return any(words & set(normalise(h.text).split()) or synonymous(h.text, new_key) for h in mates)
@@ -141,14 +168,15 @@ def _clashes(hit: AttributeWord, new_key: str, hits: Sequence[AttributeWord], vo
     return False
 
 
-def replace_att(parsed: ParsedCaption, vocab: Vocabulary, hits: Sequence[AttributeWord]) -> list[Candidate]:
+def replace_att(parsed: ParsedCaption, vocab: Vocabulary, hits: Sequence[AttributeWord]) -> list[Pending]:
     """One attribute word replaced by a confusable, non-synonym word of its category."""
-    found: list[Candidate] = []
+    found: list[Pending] = []
     for hit, key in absorb_tones(hits, parsed, vocab):
+        mates, after = _mates(hit, hits), _word_after(parsed, hit.end)
         for new_key, display in _replacements(hit, key, vocab):
-            if not _clashes(hit, new_key, hits, vocab) and not _blocked_after(parsed, hit.end, new_key, vocab):
-                edits = _attribute_edit(hit, key, new_key, display, parsed)
-                found.append(_candidate("replace-att", edits))
+            if not _clashes(hit, new_key, mates, vocab) and not _blocked_before(after, new_key, vocab):
+                build = functools.partial(_attribute_edit, hit, key, new_key, display, parsed)
+                found.append(Pending("replace-att", (hit.start,), build))
     return found
 
 
@@ -280,7 +308,7 @@ def replace_obj(parsed: ParsedCaption, vocab: Vocabulary, hits: Sequence[Attribu
     return found
 
 
-Generator = Callable[[ParsedCaption, Vocabulary, Sequence[AttributeWord]], list[Candidate]]
+Generator = Callable[[ParsedCaption, Vocabulary, Sequence[AttributeWord]], Sequence[Candidate | Pending]]
 """A kind's generator: every candidate for a parsed caption, given its attribute words (found once per caption)."""
 
 GENERATORS: dict[Kind, Generator] = {

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterable
 
@@ -37,6 +38,7 @@ def count_agrees(count: int, noun: str) -> bool:
     return plural or pluralize(noun) == noun
 
 
+@functools.lru_cache(maxsize=1 << 14)
 def normalised_text(text: str) -> str:
     """A caption reduced for duplicate detection: case folded, spaces collapsed, end punctuation dropped."""
     return re.sub(r"\s+", " ", text.casefold()).strip().rstrip(".!?;, ")
