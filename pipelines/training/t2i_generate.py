@@ -1,0 +1,146 @@
+"""``shardsmith generate``: images from any model directory of the text-to-image chain, on fixed noise."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import click
+import numpy as np
+import torch
+from PIL import Image
+
+from models.diffusion.objective import decode_latents, text_states, tokenize
+from models.diffusion.sampling import cfg_denoiser, ddim_sample, guided_denoiser
+from models.diffusion.teacher import Components, load_sd_components
+
+DEFAULT_STEPS = 32
+DEFAULT_GUIDANCE = 4.0
+
+
+@dataclass(frozen=True)
+class T2IModel:
+    """A loaded pipeline directory, whether its UNet is guidance-conditioned, and its sampling defaults."""
+
+    components: Components
+    guided: bool
+    steps: int
+    guidance: float
+
+
+def pipeline_dir(model_dir: Path) -> Path:
+    """A model directory's ``model/`` (the diffusers pipeline), or ``model_dir`` itself when it is the pipeline."""
+    return model_dir if (model_dir / "model_index.json").exists() else model_dir / "model"
+
+
+def sampling_defaults(config: dict[str, Any], guided: bool) -> tuple[int, float]:
+    """Steps and guidance a trainer's config names: ``sample_steps`` (else ``target_steps``, the last when a list),
+    ``guidance`` (else the middle of ``guidance_range`` for a guided student)."""
+    steps = config.get("sample_steps", config.get("target_steps"))
+    if isinstance(steps, list | tuple):
+        steps = steps[-1]
+    guidance = config.get("guidance")
+    if guidance is None and guided and config.get("guidance_range"):
+        lo, hi = config["guidance_range"]
+        guidance = (lo + hi) / 2
+    return int(steps or DEFAULT_STEPS), float(DEFAULT_GUIDANCE if guidance is None else guidance)
+
+
+def load_t2i(model_dir: Path, device: str = "cpu") -> T2IModel:
+    """The five components (SD 1.x layout, local files only) with defaults from ``card.json`` when there is one."""
+    components = load_sd_components(pipeline_dir(model_dir))
+    for module in (components.unet, components.vae, components.text_encoder):
+        module.to(device).eval()
+    guided = components.unet.config.get("time_cond_proj_dim") is not None
+    card = model_dir / "card.json"
+    config = json.loads(card.read_text()).get("config", {}) if card.exists() else {}
+    steps, guidance = sampling_defaults(config, guided)
+    return T2IModel(components, guided, steps, guidance)
+
+
+def fixed_noise(c: Components, n: int, seed: int) -> torch.Tensor:
+    """(n, C, h, w) standard normal latents from a CPU generator seeded `seed`: the same on every device."""
+    size = c.unet.config.sample_size
+    g = torch.Generator().manual_seed(seed)
+    return torch.randn(n, c.unet.config.in_channels, size, size, generator=g)
+
+
+@torch.no_grad()
+def generate(
+    c: Components, prompts: list[str], steps: int, guidance: float, noise: torch.Tensor, guided: bool = False
+) -> torch.Tensor:
+    """One image per prompt from `noise` (len(prompts) rows): DDIM with the scheduler's spacing; the teacher's two
+    evaluations per step (CFG at `guidance`, plain conditional at <= 1) or a guided student's one. Pixels in [0, 1]."""
+    device = c.unet.device
+    text = text_states(c.text_encoder, tokenize(c.tokenizer, prompts)).to(c.unet.dtype)
+    noise = noise.to(device, c.unet.dtype)
+    if guided:
+        denoise = guided_denoiser(c.unet, text, guidance)
+    elif guidance > 1:
+        uncond = text_states(c.text_encoder, tokenize(c.tokenizer, [""] * len(prompts))).to(c.unet.dtype)
+        denoise = cfg_denoiser(c.unet, text, uncond, guidance)
+    else:
+
+        def denoise(x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+            return c.unet(x, t.to(device), encoder_hidden_states=text).sample
+
+    latents = ddim_sample(denoise, noise, c.scheduler, steps)
+    return decode_latents(c.vae, latents).cpu()
+
+
+def to_pil(image: torch.Tensor) -> Image.Image:
+    """(3, H, W) in [0, 1] -> RGB image."""
+    return Image.fromarray((image.permute(1, 2, 0).numpy() * 255).round().astype(np.uint8))
+
+
+def write_sheet(images: torch.Tensor, titles: list[str], path: Path, cell: int = 128) -> Path:
+    """A contact sheet of the images (upscaled, nearest) titled with their prompts."""
+    from pipelines.draw import contact_sheet
+
+    tiles = [(to_pil(im).resize((cell, cell), Image.Resampling.NEAREST), t) for im, t in zip(images, titles)]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    contact_sheet(tiles, cell=cell, cols=min(4, len(tiles))).save(path)
+    return path
+
+
+def write_images(images: torch.Tensor, titles: list[str], out: Path) -> list[Path]:
+    """``out/0000.png`` ... at the model's resolution, and ``out/sheet.png``."""
+    out.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for i, image in enumerate(images):
+        paths.append(out / f"{i:04d}.png")
+        to_pil(image).save(paths[-1])
+    write_sheet(images, titles, out / "sheet.png")
+    return paths
+
+
+@click.command("generate")
+@click.argument("model_dir", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--prompt", "prompts", multiple=True, required=True, help="Text prompt (repeatable).")
+@click.option("--steps", type=int, help="DDIM steps (default: the model's card, else 32).")
+@click.option("--guidance", type=float, help="CFG scale w (default: the model's card, else 4; <= 1: no guidance).")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the initial noise.")
+@click.option("--n", "n", type=int, default=4, show_default=True, help="Images per prompt.")
+@click.option("--device", default="cpu", show_default=True)
+@click.option("--out", required=True, type=click.Path(file_okay=False, path_type=Path))
+def generate_cmd(
+    model_dir: Path,
+    prompts: tuple[str, ...],
+    steps: int | None,
+    guidance: float | None,
+    seed: int,
+    n: int,
+    device: str,
+    out: Path,
+) -> None:
+    """Generate N images per prompt with MODEL_DIR (a teacher, pruned, step- or guidance-distilled model directory)."""
+    model = load_t2i(model_dir, device)
+    steps, guidance = steps or model.steps, model.guidance if guidance is None else guidance
+    titles = [p for p in prompts for _ in range(n)]
+    images = generate(model.components, titles, steps, guidance, fixed_noise(model.components, len(titles), seed),
+                      model.guided)  # fmt: skip
+    paths = write_images(images, titles, out)
+    evals = steps * (1 if model.guided or guidance <= 1 else 2)
+    click.echo(f"{len(paths)} images -> {out} ({steps} steps, guidance {guidance}, {evals} UNet evaluations each)")
