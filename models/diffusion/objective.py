@@ -39,7 +39,9 @@ def drop_captions(input_ids: torch.Tensor, empty_ids: torch.Tensor, p: float, ge
     if p <= 0:
         return input_ids
     keep = torch.rand(len(input_ids), generator=generator) >= p
-    return torch.where(keep[:, None].to(input_ids.device), input_ids, empty_ids.to(input_ids.device).expand_as(input_ids))
+    return torch.where(
+        keep[:, None].to(input_ids.device), input_ids, empty_ids.to(input_ids.device).expand_as(input_ids)
+    )
 
 
 @dataclass(frozen=True)
@@ -51,9 +53,7 @@ class Noised:
     target: torch.Tensor
 
 
-def noised(
-    scheduler: DDIMScheduler, latents: torch.Tensor, noise: torch.Tensor, timesteps: torch.Tensor
-) -> Noised:
+def noised(scheduler: DDIMScheduler, latents: torch.Tensor, noise: torch.Tensor, timesteps: torch.Tensor) -> Noised:
     """x_t = alpha x_0 + sigma eps and the target: v = alpha eps - sigma x_0 (v_prediction) or eps (epsilon)."""
     timesteps = timesteps.to(latents.device)
     x_t = scheduler.add_noise(latents, noise, timesteps)

@@ -138,13 +138,14 @@ class Removal:
 
 
 @torch.no_grad()
-def _latency_ms(unet: torch.nn.Module, calib: Calibration, repeats: int) -> float:
-    times = []
-    for _ in range(repeats):
+def _timed(unet: torch.nn.Module, calib: Calibration, repeats: int) -> tuple[torch.Tensor, float]:
+    """The output on the calibration inputs and the median wall time (ms) of `repeats` forwards."""
+    times, out = [], None
+    for _ in range(max(1, repeats)):
         start = time.perf_counter()
-        unet(calib.sample, calib.timesteps, encoder_hidden_states=calib.text)
+        out = unet(calib.sample, calib.timesteps, encoder_hidden_states=calib.text).sample
         times.append((time.perf_counter() - start) * 1000)
-    return statistics.median(times)
+    return out, statistics.median(times)
 
 
 def single_blocks(unet: UNet2DConditionModel) -> dict[str, list[str]]:
@@ -158,15 +159,14 @@ def sensitivity(
 ) -> list[Removal]:
     """Remove each entry of `removals` on its own (`remove_blocks`) and measure it against the full UNet."""
     unet = unet.eval()
-    ref = unet(calib.sample, calib.timesteps, encoder_hidden_states=calib.text).sample
-    ref_ms, total = _latency_ms(unet, calib, repeats), param_count(unet)
+    ref, ref_ms = _timed(unet, calib, repeats)
+    total = param_count(unet)
     rows = []
     for name, blocks in removals.items():
         pruned = remove_blocks(unet, blocks)
-        out = pruned(calib.sample, calib.timesteps, encoder_hidden_states=calib.text).sample
+        out, ms = _timed(pruned, calib, repeats)
         change = float((out - ref).pow(2).sum() / ref.pow(2).sum().clamp(min=1e-12))
         saved = total - param_count(pruned)
-        ms = _latency_ms(pruned, calib, repeats)
         frac = saved / total
         score = change / frac if frac > 0 else float("inf")
         rows.append(Removal(name, kind, tuple(blocks), change, saved, frac, ms, ref_ms - ms, score))

@@ -98,7 +98,9 @@ def text_image_loader(
 def eval_batches(trainer: Trainer, tokenizer: Any) -> Iterator[dict[str, torch.Tensor]]:
     c = trainer.config
     shards = open_shards(c.eval_data) if c.eval_data else trainer.inputs.data[0]
-    return itertools.islice(text_image_loader(shards, c, tokenizer, training=False), max(1, -(-c.eval_samples // c.batch_size)))
+    return itertools.islice(
+        text_image_loader(shards, c, tokenizer, training=False), max(1, -(-c.eval_samples // c.batch_size))
+    )
 
 
 class TextToImage(nn.Module):
