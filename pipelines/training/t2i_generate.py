@@ -98,7 +98,9 @@ def write_sheet(images: torch.Tensor, titles: list[str], path: Path, cell: int =
     """A contact sheet of the images (upscaled, nearest) titled with their prompts."""
     from pipelines.draw import contact_sheet
 
-    tiles = [(to_pil(im).resize((cell, cell), Image.Resampling.NEAREST), t) for im, t in zip(images, titles)]
+    tiles = [
+        (to_pil(im).resize((cell, cell), Image.Resampling.NEAREST), t) for im, t in zip(images, titles, strict=True)
+    ]
     path.parent.mkdir(parents=True, exist_ok=True)
     contact_sheet(tiles, cell=cell, cols=min(4, len(tiles))).save(path)
     return path

@@ -25,8 +25,15 @@ import torch.nn.functional as F
 from PIL import Image
 from torch import nn
 
-from models.diffusion.objective import drop_captions, encode_images, fixed_timesteps, noised, random_noised, tokenize
-from models.diffusion.objective import text_states
+from models.diffusion.objective import (
+    drop_captions,
+    encode_images,
+    fixed_timesteps,
+    noised,
+    random_noised,
+    text_states,
+    tokenize,
+)
 from models.diffusion.teacher import Components, TinyTeacherConfig, build_tiny_teacher, load_sd_components, to_pipeline
 from pipelines.loaders import BatchLoader, LoaderConfig, Sample, ShardSet, open_shards
 from pipelines.training.base import Trainer, TrainerConfig
@@ -150,7 +157,7 @@ def validation_loss(unet: nn.Module, parts: Components, batches: Iterator[dict[s
         x = noised(parts.scheduler, latents, torch.randn(latents.shape, generator=g).to(device), t)
         text = text_states(parts.text_encoder, batch["input_ids"])
         err = (unet(x.sample, x.timesteps, encoder_hidden_states=text).sample - x.target).pow(2).flatten(1).mean(1)
-        for level, e in zip(t.tolist(), err.tolist()):
+        for level, e in zip(t.tolist(), err.tolist(), strict=True):
             sums[level] = sums.get(level, 0.0) + e
             counts[level] = counts.get(level, 0) + 1
     n = sum(counts.values())

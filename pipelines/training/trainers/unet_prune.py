@@ -22,8 +22,14 @@ import torch.nn.functional as F
 from pydantic import field_validator
 from torch import nn
 
-from models.diffusion.objective import drop_captions, encode_images, fixed_timesteps, noised, random_noised
-from models.diffusion.objective import text_states, tokenize
+from models.diffusion.objective import (
+    drop_captions,
+    encode_images,
+    noised,
+    random_noised,
+    text_states,
+    tokenize,
+)
 from models.diffusion.pruning import bk_sdm_losses, param_count, stage_features
 from models.diffusion.structured import (
     BK_BASE,
@@ -40,6 +46,7 @@ from models.diffusion.teacher import Components, load_sd_components, to_pipeline
 from pipelines.loaders import ShardSet
 from pipelines.training.base import Trainer
 from pipelines.training.registry import register
+from pipelines.training.t2i_generate import fixed_noise, generate
 from pipelines.training.trainers.t2i_teacher import (
     SHEET_PROMPTS,
     TextImageConfig,
@@ -48,7 +55,6 @@ from pipelines.training.trainers.t2i_teacher import (
     text_image_loader,
     validation_loss,
 )
-from pipelines.training.t2i_generate import fixed_noise, generate
 
 
 class UNetPruneConfig(TextImageConfig):
@@ -253,7 +259,7 @@ def _plot(analysis: Analysis, path: Path) -> None:
         for rows, colour, kind in ((analysis.blocks, "tab:blue", "single block"), (analysis.units, "tab:red", "unit")):
             xs, ys = [getattr(r, x_of) for r in rows], [max(r.change, 1e-9) for r in rows]
             ax.scatter(xs, ys, c=colour, s=18, label=kind)
-            for r, x, y in zip(rows, xs, ys):
+            for r, x, y in zip(rows, xs, ys, strict=True):
                 ax.annotate(r.name, (x, y), fontsize=6, alpha=0.8)
         ax.set_yscale("log")
         ax.set_xlabel(label)
