@@ -15,7 +15,7 @@ import json
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import torch
 import torch.nn.functional as F
@@ -68,6 +68,7 @@ class UNetPruneConfig(TextImageConfig):
     calib_prompts: int = 8  # calibration: the first N held-out samples (image + caption), fixed noise
     calib_timesteps: tuple[int, ...] = (250, 500, 750)
     latency_repeats: int = 3
+    analysis: Literal["all", "units"] = "all"  # units: skip the single-block table (what lowest:N does not need)
 
     @field_validator("blocks")
     @classmethod
@@ -88,7 +89,8 @@ class Analysis:
     chosen: list[str]
 
 
-def choose_units(blocks: str | tuple[str, ...], unet: nn.Module, ranked_units: list[Removal]) -> list[str]:
+def choose_units(blocks: str | tuple[str, ...], unet: nn.Module, ranked_units: list[Any]) -> list[str]:
+    """The units to drop: an explicit list, a BK-SDM preset, or the first N of the ranked units."""
     if isinstance(blocks, tuple | list):
         return list(blocks)
     if blocks.startswith("lowest:"):
@@ -185,10 +187,15 @@ class UNetPrune(Trainer):
 
     @torch.no_grad()
     def _analyse(self) -> Analysis:
-        calib, unet, repeats = self._calibration(), self.parts.unet, self.config.latency_repeats
-        blocks = sensitivity(unet, calib, single_blocks(unet), "block", repeats)
-        units = sensitivity(unet, calib, pruning_units(unet), "unit", repeats)
-        return Analysis(blocks, units, choose_units(self.config.blocks, unet, units))
+        c, unet = self.config, self.parts.unet
+        if isinstance(c.blocks, str) and c.blocks.startswith("lowest:"):
+            choose_units(c.blocks, unet, [None] * len(pruning_units(unet)))  # a bad N fails before the analysis
+        calib = self._calibration()
+        blocks = (
+            sensitivity(unet, calib, single_blocks(unet), "block", c.latency_repeats) if c.analysis == "all" else []
+        )
+        units = sensitivity(unet, calib, pruning_units(unet), "unit", c.latency_repeats)
+        return Analysis(blocks, units, choose_units(c.blocks, unet, units))
 
     def task(self, model: nn.Module) -> PruneTask:
         return PruneTask(model, self.parts, self.inputs.data[0], self.config)
