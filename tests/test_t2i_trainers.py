@@ -18,7 +18,7 @@ from models.training import read_metrics
 from pipelines.cli import main
 from pipelines.sources.shapes import ShapesConfig, write_shapes_source
 from pipelines.training.run import TrainSpec, resolve, run
-from pipelines.training.t2i_generate import sampling_defaults
+from pipelines.training.t2i_generate import prompt_fidelity, sampling_defaults
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -154,6 +154,9 @@ def test_lowest_units_student_drops_what_the_analysis_ranks_cheapest(shapes, tea
     with pytest.raises(ValueError, match="lowest:99"):
         run(TrainSpec("unet_prune", (str(shapes),), str(tmp_path / "bad"), {**PRUNE, "blocks": "lowest:99"},
                       teacher=str(teacher.path)))  # fmt: skip
+    with pytest.raises(ValueError, match="down.1.0.attn"):  # one attention of a stage: no diffusers config
+        run(TrainSpec("unet_prune", (str(shapes),), str(tmp_path / "bad2"), {**PRUNE, "blocks": ["down.1.0.attn"]},
+                      teacher=str(teacher.path)))  # fmt: skip
 
 
 def test_pruned_loss_falls_on_a_fixed_batch(shapes, teacher, tmp_path):
@@ -197,3 +200,12 @@ def test_sampling_defaults_read_each_trainers_keys():
     assert sampling_defaults({"target_steps": [16, 8, 4]}, guided=False) == (4, 4.0)
     assert sampling_defaults({"guidance_range": [2, 14]}, guided=True) == (32, 8.0)
     assert sampling_defaults({}, guided=False) == (32, 4.0)
+
+
+def test_prompt_fidelity_with_a_shapes_classifier_model_dir(shapes, teacher, tmp_path):
+    config = {"steps": 1, "batch_size": 4, "width": 8, "image_size": 32, "eval_samples": 4, "cpu_threads": 1}
+    classifier = run(TrainSpec("shapes_classifier", (str(shapes),), str(tmp_path / "cls"), config))
+    scores = prompt_fidelity(load_sd_components(teacher.model), classifier.path, steps=2, guidance=4.0, n=4)
+    assert scores["fidelity_samples"] == 4
+    assert all(0 <= scores[k] <= 1 for k in ("fidelity_colour", "fidelity_shape", "fidelity_both"))
+    assert scores["fidelity_both"] <= min(scores["fidelity_colour"], scores["fidelity_shape"])

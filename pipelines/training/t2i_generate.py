@@ -115,3 +115,51 @@ def write_images(images: torch.Tensor, titles: list[str], out: Path) -> list[Pat
         to_pil(image).save(paths[-1])
     write_sheet(images, titles, out / "sheet.png")
     return paths
+
+
+def fidelity_prompts(n: int) -> list[tuple[str, str, str]]:
+    """(prompt, colour, shape) for single centred objects, every colour with every shape of the shapes corpus, in a
+    fixed order (colours vary fastest), the first `n`."""
+    from pipelines.sources.shapes import COLOURS, SHAPES
+
+    pairs = [(colour, shape) for shape in SHAPES for colour in COLOURS]
+    return [(f"a large plain {c} {s} in the center", c, s) for c, s in (pairs * (n // len(pairs) + 1))[:n]]
+
+
+@torch.no_grad()
+def score_fidelity(
+    images: torch.Tensor, items: list[tuple[str, str, str]], classifier: torch.nn.Module, size: int
+) -> dict[str, float]:
+    """Share of `images` (B, 3, H, W) in [0, 1] whose colour / shape, the classifier's argmax over the colours / shapes
+    the prompts use, is the prompt's (`items` from `fidelity_prompts`), and both at once."""
+    from pipelines.training.trainers.shapes_classifier import LABELS
+
+    logits = classifier(torch.nn.functional.interpolate(images, size=(size, size), mode="bilinear"))
+    right = {}
+    for head, index in (("colour", 1), ("shape", 2)):
+        names = [item[index] for item in items]
+        vocab = sorted(set(names), key=LABELS[head].index)
+        columns = [LABELS[head].index(v) for v in vocab]
+        pred = [vocab[i] for i in logits[head][:, columns].argmax(1).tolist()]
+        right[head] = torch.tensor([p == t for p, t in zip(pred, names, strict=True)])
+    both = right["colour"] & right["shape"]
+    return {
+        "fidelity_colour": round(right["colour"].float().mean().item(), 4),
+        "fidelity_shape": round(right["shape"].float().mean().item(), 4),
+        "fidelity_both": round(both.float().mean().item(), 4),
+        "fidelity_samples": len(items),
+    }
+
+
+def prompt_fidelity(
+    c: Components, classifier_dir: Path, steps: int, guidance: float, n: int = 36, guided: bool = False
+) -> dict[str, float]:
+    """`score_fidelity` of images generated from `fidelity_prompts(n)` on fixed noise (seed 0) with a
+    ``shapes_classifier`` model directory's classifier at its training resolution."""
+    from models.training.attribute_cnn import AttributeCNN
+
+    items = fidelity_prompts(n)
+    images = generate(c, [p for p, _, _ in items], steps, guidance, fixed_noise(c, len(items), seed=0), guided)
+    classifier = AttributeCNN.from_pretrained(classifier_dir / "model").eval()
+    size = json.loads((classifier_dir / "card.json").read_text())["config"]["image_size"]
+    return score_fidelity(images, items, classifier, size)

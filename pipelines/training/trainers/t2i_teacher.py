@@ -38,7 +38,7 @@ from models.diffusion.teacher import Components, TinyTeacherConfig, build_tiny_t
 from pipelines.loaders import BatchLoader, LoaderConfig, Sample, ShardSet, open_shards
 from pipelines.training.base import Trainer, TrainerConfig
 from pipelines.training.registry import register
-from pipelines.training.t2i_generate import fixed_noise, generate, write_sheet
+from pipelines.training.t2i_generate import fixed_noise, generate, prompt_fidelity, write_sheet
 
 SHEET_PROMPTS = (
     "a large plain red circle in the center",
@@ -62,6 +62,8 @@ class TextImageConfig(TrainerConfig):
     guidance: float = 4.0
     eval_data: str | None = None  # held-out shards (e.g. the shapes test split); default: the training data
     eval_samples: int = 64
+    classifier: str | None = None  # a shapes_classifier model dir: prompt fidelity of generated samples in the metrics
+    fidelity_prompts: int = 36  # single-object prompts, every corpus colour x shape once at 36
 
 
 class T2ITeacherConfig(TextImageConfig):
@@ -165,6 +167,14 @@ def validation_loss(unet: nn.Module, parts: Components, batches: Iterator[dict[s
     return metrics | {f"val_loss_t{k}": round(sums[k] / counts[k], 6) for k in sorted(sums)}
 
 
+def fidelity(parts: Components, c: TextImageConfig) -> dict[str, float]:
+    """Prompt fidelity at the sampling defaults when `classifier` names a shapes_classifier; else nothing."""
+    if c.classifier is None:
+        return {}
+    guided = parts.unet.config.get("time_cond_proj_dim") is not None
+    return prompt_fidelity(parts, Path(c.classifier), c.sample_steps, c.guidance, c.fidelity_prompts, guided)
+
+
 def chain_sheet(parts: Components, config: TextImageConfig, path: Path) -> Path:
     """The sample sheet every model of the chain writes: SHEET_PROMPTS from fixed noise (seed 0), its defaults."""
     noise = fixed_noise(parts, len(SHEET_PROMPTS), seed=0)
@@ -212,7 +222,7 @@ class T2ITeacher(Trainer):
 
     def evaluate(self, model: nn.Module) -> dict[str, float]:
         parts = self._final(model)
-        return validation_loss(parts.unet, parts, eval_batches(self, parts.tokenizer))
+        return validation_loss(parts.unet, parts, eval_batches(self, parts.tokenizer)) | fidelity(parts, self.config)
 
     def sample_sheet(self, model: nn.Module, path: Path) -> Path:
         return chain_sheet(self._final(model), self.config, path)

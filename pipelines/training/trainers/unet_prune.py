@@ -37,6 +37,7 @@ from models.diffusion.structured import (
     Calibration,
     Removal,
     preset_units,
+    pruned_config,
     pruned_student,
     pruning_units,
     sensitivity,
@@ -52,6 +53,7 @@ from pipelines.training.trainers.t2i_teacher import (
     TextImageConfig,
     chain_sheet,
     eval_batches,
+    fidelity,
     text_image_loader,
     validation_loss,
 )
@@ -92,13 +94,18 @@ class Analysis:
 def choose_units(blocks: str | tuple[str, ...], unet: nn.Module, ranked_units: list[Any]) -> list[str]:
     """The units to drop: an explicit list, a BK-SDM preset, or the first N of the ranked units."""
     if isinstance(blocks, tuple | list):
+        pruned_config(unet, list(blocks))  # raises on names that are not pruning units of this UNet
         return list(blocks)
     if blocks.startswith("lowest:"):
         n = int(blocks[7:])
-        if not 0 < n <= len(ranked_units):
-            raise ValueError(f"lowest:{n}: this UNet has {len(ranked_units)} pruning units")
+        _check_lowest(n, len(ranked_units))
         return [r.name for r in ranked_units[:n]]
     return preset_units(unet, blocks)
+
+
+def _check_lowest(n: int, units: int) -> None:
+    if not 0 < n <= units:
+        raise ValueError(f"lowest:{n}: this UNet has {units} pruning units")
 
 
 class _Through:
@@ -189,7 +196,9 @@ class UNetPrune(Trainer):
     def _analyse(self) -> Analysis:
         c, unet = self.config, self.parts.unet
         if isinstance(c.blocks, str) and c.blocks.startswith("lowest:"):
-            choose_units(c.blocks, unet, [None] * len(pruning_units(unet)))  # a bad N fails before the analysis
+            _check_lowest(int(c.blocks[7:]), len(pruning_units(unet)))  # a bad N fails before the analysis
+        else:
+            choose_units(c.blocks, unet, [])  # so do unknown unit names
         calib = self._calibration()
         blocks = (
             sensitivity(unet, calib, single_blocks(unet), "block", c.latency_repeats) if c.analysis == "all" else []
@@ -213,11 +222,11 @@ class UNetPrune(Trainer):
     def evaluate(self, model: nn.Module) -> dict[str, float]:
         """Held-out validation loss of student and teacher (same batches, timesteps and noise), parameters before and
         after, and the student's distance to the teacher on the sheet's prompts and noise (sampled images, MSE)."""
-        student, teacher = self._final(model), self.parts
-        metrics = validation_loss(student.unet, student, eval_batches(self, teacher.tokenizer))
+        student, teacher, c = self._final(model), self.parts, self.config
+        metrics = validation_loss(student.unet, student, eval_batches(self, teacher.tokenizer)) | fidelity(student, c)
         ref = validation_loss(teacher.unet, teacher, eval_batches(self, teacher.tokenizer))
         n_t, n_s = param_count(teacher.unet), param_count(student.unet)
-        c, prompts = self.config, list(SHEET_PROMPTS)
+        prompts = list(SHEET_PROMPTS)
         noise = fixed_noise(teacher, len(prompts), seed=0)
         mse = (generate(student, prompts, c.sample_steps, c.guidance, noise)
                - generate(teacher, prompts, c.sample_steps, c.guidance, noise)).pow(2).mean()  # fmt: skip
