@@ -29,7 +29,7 @@ TINY = {
 }  # fmt: skip
 PRUNE = {k: TINY[k] for k in ("steps", "batch_size", "resolution", "checkpoint_every", "log_every", "shuffle",
                               "eval_samples", "warmup_steps", "sample_steps", "cpu_threads")}  # fmt: skip
-PRUNE |= {"calib_prompts": 2, "calib_timesteps": [500], "latency_repeats": 1, "steps": 2}
+PRUNE |= {"calib_prompts": 2, "calib_timesteps": [500], "latency_repeats": 1, "steps": 2, "checkpoint_every": 1}
 
 
 @pytest.fixture(scope="module")
@@ -128,6 +128,22 @@ def test_pruned_student_is_bk_sdm_base_saved_as_a_diffusers_pipeline(pruned, tea
     terms = [r for r in read_metrics(pruned.metrics) if "loss" in r]
     assert all({"task", "output", "features"} <= set(r) for r in terms)
     assert all(r["loss"] == pytest.approx(r["task"] + r["output"] + r["features"], rel=1e-4) for r in terms)
+
+
+def test_pruned_student_resumes_after_a_kill_and_ends_where_an_unkilled_run_ends(shapes, teacher, pruned, tmp_path):
+    spec = TrainSpec("unet_prune", (str(shapes),), str(tmp_path / "killed"), PRUNE, teacher=str(teacher.path))
+
+    def die_at_1(step: int) -> None:
+        if step == 1:
+            raise Killed
+
+    with pytest.raises(Killed):
+        run(spec, on_step=die_at_1)
+    done = run(spec)
+    assert done.card()["resumed_from"] == 1
+    a = load_file(str(done.model / "unet" / "diffusion_pytorch_model.safetensors"))
+    b = load_file(str(pruned.model / "unet" / "diffusion_pytorch_model.safetensors"))
+    assert a.keys() == b.keys() and all(torch.allclose(a[k], b[k], atol=1e-6) for k in a)
 
 
 def test_sensitivity_table_and_plot_cover_every_block(pruned, teacher):
