@@ -331,6 +331,9 @@ def _add_training() -> None:
     main.add_command(eval_group)
     main.add_command(index_group)
     main.add_command(search_cmd)
+    from pipelines.training.generate_cli import generate_cmd  # click only, too
+
+    main.add_command(generate_cmd)
 
 
 _add_training()
