@@ -25,7 +25,7 @@ class Coefs:
 
 def coefs(alphas_cumprod: torch.Tensor, t: torch.Tensor, final_alpha: float = 1.0) -> Coefs:
     """Coefficients at integer timesteps `t` (B,); t < 0 means the end of sampling (abar = `final_alpha`)."""
-    ac = alphas_cumprod.to(torch.float64)
+    ac = alphas_cumprod.to(device=t.device, dtype=torch.float64)  # the scheduler keeps it on the CPU
     abar = torch.where(t >= 0, ac[t.clamp(min=0)], torch.full_like(ac[:1], final_alpha).expand(t.shape))
     shape = (-1, 1, 1, 1)
     return Coefs(alpha=abar.sqrt().view(shape), sigma=(1 - abar).sqrt().view(shape))

@@ -24,7 +24,7 @@ def ddim_sample(
     final = float(scheduler.final_alpha_cumprod)
     x = noise
     for t, t_prev in schedule(scheduler, steps):
-        tt = torch.full((len(x),), t, dtype=torch.long)
+        tt = torch.full((len(x),), t, dtype=torch.long, device=x.device)
         out = denoise(x, tt)
         x = ddim_step(x, out, tt, torch.full_like(tt, t_prev), scheduler.alphas_cumprod, prediction, final)
     return x
@@ -36,7 +36,7 @@ def cfg_denoiser(unet: UNet2DConditionModel, text: torch.Tensor, uncond: torch.T
     def denoise(x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
         both = unet(torch.cat([x, x]), torch.cat([t, t]), encoder_hidden_states=torch.cat([uncond, text])).sample
         out_u, out_c = both.chunk(2)
-        return cfg_target(out_u, out_c, torch.full((len(x),), w))
+        return cfg_target(out_u, out_c, torch.full((len(x),), w, device=x.device))
 
     return denoise
 
@@ -45,6 +45,6 @@ def guided_denoiser(unet: UNet2DConditionModel, text: torch.Tensor, w: float) ->
     """A guidance-conditioned student: one evaluation per step at CFG scale `w`."""
 
     def denoise(x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
-        return guided_forward(unet, x, t, text, torch.full((len(x),), w))
+        return guided_forward(unet, x, t, text, torch.full((len(x),), w, device=x.device))
 
     return denoise

@@ -16,6 +16,7 @@ from models.diffusion.sampling import cfg_denoiser, ddim_sample, guided_denoiser
 from models.diffusion.teacher import Components, load_sd_components
 
 DEFAULT_STEPS = 32
+CHAIN_FILE = "shardsmith_sampling.json"  # written by the distillation trainers (pipelines/training/unet_distill.py)
 DEFAULT_GUIDANCE = 4.0
 
 
@@ -56,6 +57,12 @@ def load_t2i(model_dir: Path, device: str = "cpu") -> T2IModel:
     card = model_dir / "card.json"
     config = json.loads(card.read_text()).get("config", {}) if card.exists() else {}
     steps, guidance = sampling_defaults(config, guided)
+    chain = pipeline_dir(model_dir) / CHAIN_FILE  # a distilled student's own record wins over its card's keys
+    if chain.exists():
+        record = json.loads(chain.read_text())
+        steps = int(record.get("steps") or steps)
+        if record.get("baked_guidance") is not None:  # the teacher's CFG is inside the UNet: one conditional pass
+            guidance = 1.0
     return T2IModel(components, guided, steps, guidance)
 
 
