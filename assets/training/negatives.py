@@ -1,7 +1,5 @@
 """``shapes_negatives``: the retrieval_negatives builder (``shardsmith build retrieval_negatives``) over the shapes splits."""
 
-from __future__ import annotations
-
 import hashlib
 import json
 from dataclasses import dataclass

@@ -1,8 +1,6 @@
 """The retrieval chain on the shapes corpus: ``retrieval_teacher``, ``retrieval_student`` distilled from it with the
 hard negatives and LwF replay, and ``retrieval_index``, the student's fp16 index over a gallery (the test split)."""
 
-from __future__ import annotations
-
 import hashlib
 import json
 from pathlib import Path
