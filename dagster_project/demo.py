@@ -10,12 +10,12 @@ import time
 from pathlib import Path
 
 # The retrieval chain at a demo budget (the trainers' own defaults are the real run's): an open_clip teacher (a BLIP one
-# distils through B x B matching passes a step, too slow for the demo) and the student, a few hundred steps each.
+# distils through B x B matching passes a step, too slow for the demo) and the student, 100 steps each.
 DEMO_TRAINING = {"cpu_threads": 1, "batch_size": 32, "log_every": 10, "checkpoint_every": 50, "warmup_steps": 10}
 DEMO_RUN_CONFIG = {
     "ops": {
-        "retrieval_teacher": {"config": {"settings": json.dumps({**DEMO_TRAINING, "kind": "open_clip", "steps": 150})}},
-        "retrieval_student": {"config": {"settings": json.dumps({**DEMO_TRAINING, "steps": 150})}},
+        "retrieval_teacher": {"config": {"settings": json.dumps({**DEMO_TRAINING, "kind": "open_clip", "steps": 100})}},
+        "retrieval_student": {"config": {"settings": json.dumps({**DEMO_TRAINING, "steps": 100})}},
     }
 }
 RETRIEVAL_FIGURES = ("i2t_r@1", "t2i_r@1", "t2i_r@10", "replace-att_acc", "swap-att_acc", "replace-count_acc")
