@@ -3,6 +3,7 @@ hard negatives and LwF replay, and ``retrieval_index``, the student's fp16 index
 
 import hashlib
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -47,7 +48,7 @@ def _checks(name: str) -> list[AssetCheckSpec]:
     ]
 
 
-def floors_check(floors: dict[str, float]):
+def floors_check(floors: dict[str, float]) -> Callable[[ModelDir], AssetCheckResult]:
     """The ``eval_floors`` check of a committed model directory's final metrics (its card's)."""
 
     def check(model: ModelDir) -> AssetCheckResult:
