@@ -7,6 +7,7 @@ import json
 import os
 import shlex
 import sys
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -56,9 +57,11 @@ def launch_training(
     pipes: PipesSubprocessClient,
     command: list[str],
     out: Path,
+    checks: Sequence[Callable[[ModelDir], AssetCheckResult]] = (),
 ) -> MaterializeResult:
     """Run ``command`` under Pipes (its metrics rows stream back as log lines and custom messages), then read the
-    committed model directory: final metrics, loss curve and sample sheet, and the card's run hash as data version."""
+    committed model directory: final metrics, loss curve and sample sheet, and the card's run hash as data version;
+    ``checks``: the asset's own checks of the model directory, after ``loss_fell``."""
     context.log.info(f"launching {shlex.join(command)}")
     env = {"PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))}
     invocation = pipes.run(command=command, context=context, env=env, cwd=str(REPO))
@@ -69,12 +72,12 @@ def launch_training(
     card = model.card()
     return MaterializeResult(
         metadata=training_metadata(model, card, len(streamed)),
-        check_results=[loss_fell_check(model)],
+        check_results=[loss_fell_check(model), *(check(model) for check in checks)],
         data_version=DataVersion(card["run_sha256"][:24]),
     )
 
 
-def _image_md(path: Path, title: str) -> MetadataValue:
+def image_md(path: Path, title: str) -> MetadataValue:
     data = base64.b64encode(path.read_bytes()).decode()
     return MetadataValue.md(f"![{title}](data:image/png;base64,{data})")
 
@@ -94,11 +97,11 @@ def training_metadata(model: ModelDir, card: dict[str, Any], streamed: int) -> d
             [{"url": i["url"], "samples": i["samples"], "shards": len(i["shards"])} for i in card["inputs"]]
         ),
         "code_version": card["code_version"],
-        "loss_curve": _image_md(model.samples / "loss.png", "loss"),
+        "loss_curve": image_md(model.samples / "loss.png", "loss"),
     }
     metadata.update({f"eval/{k}": float(v) for k, v in card["final_metrics"].items()})
     if (model.samples / "sheet.png").exists():
-        metadata["sample_sheet"] = _image_md(model.samples / "sheet.png", "samples")
+        metadata["sample_sheet"] = image_md(model.samples / "sheet.png", "samples")
     return metadata
 
 

@@ -1,4 +1,4 @@
-"""The shapes corpus (train and test splits) and the ``shapes_classifier`` model trained on it."""
+"""The shapes corpus (train, test and general splits) and the ``shapes_classifier`` model trained on it."""
 
 import json
 
@@ -22,21 +22,28 @@ from pipelines.sources.shapes import ShapesConfig, write_shapes_source
 class ShapesCorpusConfig(Config):
     n: int = 2000
     test_n: int = 400
+    general_n: int = 400  # the general split (other colours and shapes): replay data for the student's LwF
     seed: int = 0
     size: int = 64
     shards: int = 4
 
 
-@asset(group_name="training", kinds={"webdataset"}, description="Rendered scenes of coloured shapes: train and test.")
+@asset(
+    group_name="training",
+    kinds={"webdataset"},
+    description="Rendered scenes of coloured shapes: train, test, and a general split of other colours and shapes.",
+)
 def shapes_corpus(config: ShapesCorpusConfig, storage: StorageResource) -> MaterializeResult:
     urls = {}
-    for split, n, seed in (("train", config.n, config.seed), ("test", config.test_n, config.seed + 1)):
+    splits = (("train", config.n, 0), ("test", config.test_n, 1), ("general", config.general_n, 2))
+    for split, n, offset in splits:
         urls[split] = storage.dataset_url(f"shapes/{split}")
         write_shapes_source(
-            urls[split], ShapesConfig(n=n, seed=seed, split=split, size=config.size, shards=config.shards)
+            urls[split],
+            ShapesConfig(n=n, seed=config.seed + offset, split=split, size=config.size, shards=config.shards),
         )
     shards = {split: open_shards(url) for split, url in urls.items()}
-    version = "-".join(shards[s].checksum()[:12] for s in ("train", "test"))
+    version = "-".join(shards[s].checksum()[:12] for s, _, _ in splits)
     return MaterializeResult(
         metadata={f"{s}_samples": shards[s].total for s in shards} | {"train_url": urls["train"]},
         data_version=DataVersion(version),
