@@ -15,7 +15,7 @@ from pipelines.training.card import ModelDir
 
 TINY = {"steps": 4, "batch_size": 4, "width": 8, "image_size": 32, "checkpoint_every": 2, "log_every": 1,
         "shuffle": 8, "eval_samples": 8, "cpu_threads": 1}  # fmt: skip
-CORPUS = {"n": 16, "test_n": 8, "size": 32, "shards": 2}
+CORPUS = {"n": 16, "test_n": 8, "size": 32, "shards": 2, "general_n": 8}
 
 
 def _resources(tmp_path) -> dict:
