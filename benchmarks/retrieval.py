@@ -272,6 +272,7 @@ def summary_md(result: dict[str, Any]) -> str:
         *DESIGN,
         "",
         f"Wall time: {result['wall_s'] / 60:.1f} min for the whole run, {result['parallel']} trainings at a time.",
+        *([f"Note: {result['note']}"] if result.get("note") else []),
     ]
     return "\n".join(lines)
 
@@ -306,6 +307,7 @@ def main() -> None:
     ap.add_argument("--parallel", type=int, default=2)
     ap.add_argument("--throughput-steps", type=int, default=4)
     ap.add_argument("--throughput-batch", type=int, default=8)
+    ap.add_argument("--note", default="", help="a line for the summary (how this run came about, what was cut)")
     ap.add_argument("--work", default=None, help="where corpora and models go (default: a temporary directory)")
     args = ap.parse_args()
     if args.quick:
@@ -336,6 +338,7 @@ def _measure(args: argparse.Namespace, work: str) -> dict[str, Any]:
     tp = throughput(f"{work}/neg_train/retrieval_negatives", work, args.throughput_steps, args.throughput_batch)
     return {
         "mode": "quick" if args.quick else "full",
+        "note": args.note,
         "n_test": n_test,
         "budget": {**b.__dict__, "seeds": list(b.seeds)},
         "batch_size": args.batch_size,
