@@ -69,12 +69,25 @@ class ShapesConfig:
     shards: int = 4
     max_objects: int = 3
     positions: bool = True  # name each single object's grid cell in the caption ("on the left")
+    # binding-hard scenes: 2..max_objects single objects that share one size and one pattern, captions without
+    # positions, so a scene's words tell it from other scenes and only colour-to-shape binding tells it from its swaps
+    binding: bool = False
 
     def __post_init__(self) -> None:
         if self.split not in SPLITS:
             raise ValueError(f"split {self.split!r} is not one of {SPLITS}")
         if not 1 <= self.max_objects <= 3 or self.size < 32 or self.n < 0 or self.shards < 1:
             raise ValueError(f"bad shapes config {self}")
+        if self.binding and (self.max_objects < 2 or self.positions):
+            raise ValueError("binding scenes need max_objects >= 2 and positions=False")
+
+    def as_dict(self) -> dict[str, Any]:
+        """The config as recorded (shapes.json, the stats' hash); ``binding`` only when on, so that the default
+        corpus keeps the bytes and hashes it had before the option existed."""
+        d = asdict(self)
+        if not self.binding:
+            del d["binding"]
+        return d
 
 
 @dataclass(frozen=True)
@@ -107,6 +120,8 @@ def scene_rng(config: ShapesConfig, index: int) -> np.random.Generator:
 def sample_scene(config: ShapesConfig, rng: np.random.Generator) -> tuple[ObjectSpec, ...]:
     """One to ``max_objects`` objects with distinct shapes and distinct colours (so every scene needs attribute binding);
     attributes are drawn independently, so the same attributes recombine on other shapes across images."""
+    if config.binding:
+        return _binding_scene(config, rng)
     general = config.split == "general"
     shapes = GENERAL_SHAPES if general else SHAPES
     colours = list({**COLOURS, **GENERAL_COLOURS}) if general else list(COLOURS)
@@ -129,6 +144,22 @@ def sample_scene(config: ShapesConfig, rng: np.random.Generator) -> tuple[Object
         )
         start += counts[i]
     return tuple(objects)
+
+
+def _binding_scene(config: ShapesConfig, rng: np.random.Generator) -> tuple[ObjectSpec, ...]:
+    """2..max_objects objects of count 1 with distinct shapes and colours and one shared size and pattern."""
+    general = config.split == "general"
+    shapes = GENERAL_SHAPES if general else SHAPES
+    colours = list({**COLOURS, **GENERAL_COLOURS}) if general else list(COLOURS)
+    k = int(rng.integers(2, config.max_objects + 1))
+    cells = rng.permutation(9)[:k]
+    picked_shapes = rng.choice(len(shapes), size=k, replace=False)
+    picked_colours = rng.choice(len(colours), size=k, replace=False)
+    size, pattern = str(rng.choice(list(SIZES))), str(rng.choice(PATTERNS))
+    return tuple(
+        ObjectSpec(shapes[int(s)], colours[int(c)], size, pattern, 1, (int(cell),))
+        for s, c, cell in zip(picked_shapes, picked_colours, cells, strict=True)
+    )
 
 
 def _object_probs(max_objects: int) -> list[float]:
@@ -318,7 +349,7 @@ def make_scene(config: ShapesConfig, index: int) -> Scene:
 
 
 def config_sha256(config: ShapesConfig) -> str:
-    return hashlib.sha256(dumps({"source": VERSION, "config": asdict(config)})).hexdigest()
+    return hashlib.sha256(dumps({"source": VERSION, "config": config.as_dict()})).hexdigest()
 
 
 def _write_shard(fs, root: str, shard: str, scenes: list[Scene], config: ShapesConfig) -> int:
@@ -362,6 +393,6 @@ def write_shapes_source(out: str, config: ShapesConfig) -> dict[str, Any]:
         scenes = [make_scene(config, i) for i in range(s, config.n, config.shards)]
         sizes[f"{shard}.tar"] = _write_shard(fs, root, shard, scenes, config)
     write_bytes_atomic(fs, join(root, "sizes.json"), dumps(sizes))
-    info = {"source": VERSION, "config": asdict(config), "config_sha256": config_sha256(config)}
+    info = {"source": VERSION, "config": config.as_dict(), "config_sha256": config_sha256(config)}
     write_bytes_atomic(fs, join(root, "shapes.json"), dumps(info))
     return {"out": out, "shards": config.shards, "samples": sum(sizes.values()), "split": config.split}
