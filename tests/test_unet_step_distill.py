@@ -1,0 +1,161 @@
+"""unet_step_distill on a tiny teacher: the 2-step target vs diffusers' DDIM, falling loss, resume, diffusers loading."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from diffusers import DDIMScheduler
+from safetensors.torch import load_file
+
+from models.diffusion.distill import two_step_target
+from pipelines.training.run import TrainSpec, resolve, run
+from pipelines.training.unet_distill import (
+    ChainSampling,
+    chain_sampling,
+    encode_text,
+    fixed_noise,
+    load_teacher,
+    sample_model,
+)
+from tests.distill_fixtures import TRAIN, shapes_corpus, teacher_dir
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+STAGE = {**TRAIN, "target_steps": 2}
+
+
+@pytest.fixture(scope="module")
+def chain(tmp_path_factory):
+    root = tmp_path_factory.mktemp("step_distill")
+    return {"teacher": teacher_dir(root / "teacher"), "data": shapes_corpus(root / "shapes")}
+
+
+@pytest.fixture(scope="module")
+def student(chain, tmp_path_factory):
+    out = tmp_path_factory.mktemp("students") / "steps-2"
+    return run(TrainSpec("unet_step_distill", (str(chain["data"]),), str(out), STAGE, str(chain["teacher"])))
+
+
+def _losses_on_a_fixed_batch(spec: TrainSpec, steps: int = 8) -> list[float]:
+    """Adam on one batch, with the same t, noise and w every step (reseeded), through the trainer's own loss."""
+    trainer = resolve(spec).trainer
+    torch.manual_seed(0)
+    model = trainer.build()
+    task = trainer.task(model)
+    batch = next(task.batches(0))
+    opt = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=1e-3)
+    losses = []
+    for _ in range(steps):
+        torch.manual_seed(1)
+        terms = task.loss(model, batch)
+        assert all(torch.isfinite(v) for v in terms.values())
+        losses.append(float(terms["loss"].detach()))
+        opt.zero_grad()
+        terms["loss"].backward()
+        opt.step()
+    return losses
+
+
+def test_loss_is_finite_and_falls_on_a_fixed_batch(chain, tmp_path):
+    spec = TrainSpec("unet_step_distill", (str(chain["data"]),), str(tmp_path / "x"), STAGE, str(chain["teacher"]))
+    losses = _losses_on_a_fixed_batch(spec)
+    assert losses[-1] < 0.7 * losses[0], losses
+
+
+def test_the_two_step_target_is_where_two_ddim_steps_of_diffusers_scheduler_land(chain):
+    """For each student step of a 2-step trailing grid: two steps of diffusers' 4-step DDIM with the real UNet land at
+    the target's end point, and one step of the 2-step DDIM (v-prediction) on the target's v lands there too."""
+    pipe = load_teacher(chain["teacher"])
+    text = encode_text(pipe, ["a small plain red circle"], torch.device("cpu"))[0]
+
+    def teacher(x, t):
+        return pipe.unet(x, t, encoder_hidden_states=text).sample
+
+    fine = DDIMScheduler.from_config(pipe.scheduler.config, timestep_spacing="trailing")
+    coarse = DDIMScheduler.from_config(fine.config, prediction_type="v_prediction")
+    fine.set_timesteps(4)
+    coarse.set_timesteps(2)
+    x_t = torch.randn(1, 3, 16, 16, generator=torch.Generator().manual_seed(0))
+    ac, pred = fine.alphas_cumprod, fine.config.prediction_type
+    for t in coarse.timesteps.tolist():
+        tt = torch.tensor([t])
+        target = two_step_target(teacher, x_t, tt, tt - 250, tt - 500, ac, pred, float(fine.final_alpha_cumprod))
+        i = fine.timesteps.tolist().index(t)
+        x = x_t
+        for s in fine.timesteps[i : i + 2].tolist():
+            x = fine.step(teacher(x, torch.tensor([s])), s, x).prev_sample
+        assert torch.allclose(target.x_end, x, atol=1e-5)
+        assert torch.allclose(coarse.step(target.v, t, x_t).prev_sample, x, atol=1e-4)
+        naive = DDIMScheduler.from_config(fine.config)  # one teacher step over the same span: not the target
+        naive.set_timesteps(2)
+        assert not torch.allclose(naive.step(teacher(x_t, tt), t, x_t).prev_sample, x, atol=1e-3)
+
+
+def test_student_loads_with_diffusers_and_its_pipeline_samples_as_the_metrics_do(chain, student):
+    """A full StableDiffusionPipeline directory: DDIM, trailing, v-prediction; guidance baked in, so the pipeline at
+    guidance_scale=1 (one evaluation a step) gives the images our sampler scored."""
+    from diffusers import StableDiffusionPipeline  # after models.compat (imported by pipelines.training)
+
+    pipe = StableDiffusionPipeline.from_pretrained(
+        str(student.model), local_files_only=True, safety_checker=None, requires_safety_checker=False
+    )
+    pipe.set_progress_bar_config(disable=True)
+    assert isinstance(pipe.scheduler, DDIMScheduler)
+    assert (pipe.scheduler.config.timestep_spacing, pipe.scheduler.config.prediction_type) == (
+        "trailing",
+        "v_prediction",
+    )
+    assert pipe.unet.config.time_cond_proj_dim is None
+    sampling = chain_sampling(student.path)
+    assert sampling == ChainSampling(steps=2, guided=False, baked_guidance=4.0)
+    noise = fixed_noise(pipe, 1, 0, torch.device("cpu"))
+    prompts = encode_text(pipe, ["a large striped blue star"], torch.device("cpu"))
+    ours = sample_model(pipe, pipe.unet, sampling, prompts, noise, 2, 4.0, "v_prediction")
+    theirs = pipe(
+        "a large striped blue star", num_inference_steps=2, guidance_scale=1.0, latents=noise, output_type="pt"
+    )
+    assert torch.allclose(ours.images, theirs.images * 2 - 1, atol=1e-4)
+    assert ours.evals_per_image == 2.0
+
+
+def test_card_names_the_teacher_and_the_metrics_count_evaluations(chain, student):
+    card = student.card()
+    teacher = card["parents"]["teacher"]
+    assert teacher["path"] == str(chain["teacher"]) and teacher["trainer"] == "test_tiny_teacher"
+    m = card["final_metrics"]
+    assert (m["student_steps"], m["teacher_steps"]) == (2.0, 4.0)
+    assert (m["student_evals_per_image"], m["teacher_evals_per_image"]) == (2.0, 8.0)  # 2 x 1 vs 4 x 2 (CFG)
+    assert m["mse_student_to_teacher"] >= 0 and m["mse_naive_to_teacher"] > 0
+    assert (student.samples / "sheet.png").exists() and card["steps"] == TRAIN["steps"]
+
+
+def test_a_stage_takes_half_its_teachers_steps(chain, student, tmp_path):
+    """The 2-step student may teach a 1-step stage, not another 2-step one."""
+    ok = resolve(TrainSpec("unet_step_distill", (str(chain["data"]),), str(tmp_path / "a"),
+                           {**STAGE, "target_steps": 1}, str(student.path)))  # fmt: skip
+    ok.trainer.build()
+    bad = resolve(TrainSpec("unet_step_distill", (str(chain["data"]),), str(tmp_path / "b"), STAGE, str(student.path)))
+    with pytest.raises(ValueError, match="target_steps must be 1"):
+        bad.trainer.build()
+
+
+class Killed(Exception):
+    pass
+
+
+@pytest.mark.slow
+def test_a_killed_stage_resumes_and_ends_where_an_unkilled_one_ends(chain, student, tmp_path):
+    spec = TrainSpec("unet_step_distill", (str(chain["data"]),), str(tmp_path / "k"), STAGE, str(chain["teacher"]))
+
+    def die_at_3(step: int) -> None:
+        if step == 3:
+            raise Killed
+
+    with pytest.raises(Killed):
+        run(spec, on_step=die_at_3)
+    done = run(spec)
+    assert done.card()["resumed_from"] == 2
+    a = load_file(str(done.model / "unet" / "diffusion_pytorch_model.safetensors"))
+    b = load_file(str(student.model / "unet" / "diffusion_pytorch_model.safetensors"))
+    assert a.keys() == b.keys() and all(torch.allclose(a[k], b[k], atol=1e-6) for k in a)
+    teacher = load_file(str(chain["teacher"] / "model" / "unet" / "diffusion_pytorch_model.safetensors"))
+    assert any(not torch.allclose(a[k], teacher[k]) for k in a)  # it trained: the student left its initialisation
