@@ -32,9 +32,10 @@ DEFAULT_MAX_MSE = 0.02
 
 
 class TeacherTrainConfig(Config):
-    """``steps``: the training budget (the demo's: tiny); ``settings``: other trainer keys as JSON."""
+    """``steps`` and ``batch_size``: the training budget (the demo's: tiny); ``settings``: other trainer keys as JSON."""
 
     steps: int = 150
+    batch_size: int = 16
     settings: str = "{}"
 
 
@@ -42,6 +43,7 @@ class StudentTrainConfig(Config):
     """``max_mse``: the near_teacher bound (mean squared pixel error in [0, 1]); ``guidance``: its CFG scale."""
 
     steps: int = 40
+    batch_size: int = 8
     settings: str = "{}"
     max_mse: float = DEFAULT_MAX_MSE
     guidance: float = 4.0
@@ -98,7 +100,12 @@ def t2i_teacher(
     training: TrainingResource,
     pipes: PipesSubprocessClient,
 ) -> MaterializeResult:
-    settings = {"steps": config.steps, "eval_data": storage.dataset_url("shapes/test"), **json.loads(config.settings)}
+    settings = {
+        "steps": config.steps,
+        "batch_size": config.batch_size,
+        "eval_data": storage.dataset_url("shapes/test"),
+        **json.loads(config.settings),
+    }
     data = [storage.dataset_url("shapes/train")]
     return _train(context, training, pipes, "t2i_teacher", "t2i_teacher", data, settings)
 
@@ -124,7 +131,12 @@ def unet_pruned(
 ) -> MaterializeResult:
     from pipelines.checks.diffusion import near_teacher, params_reduced
 
-    settings = {"steps": config.steps, "eval_data": storage.dataset_url("shapes/test"), **json.loads(config.settings)}
+    settings = {
+        "steps": config.steps,
+        "batch_size": config.batch_size,
+        "eval_data": storage.dataset_url("shapes/test"),
+        **json.loads(config.settings),
+    }
     teacher, out = training.model_dir("t2i_teacher"), training.model_dir("unet_pruned")
     data = [storage.dataset_url("shapes/train")]
     result = _train(context, training, pipes, "unet_prune", "unet_pruned", data, settings, teacher=str(teacher))
@@ -157,7 +169,7 @@ def distilled_asset(name: str, trainer: str, teacher_name: str, base: dict[str, 
     ) -> MaterializeResult:
         from pipelines.checks.diffusion import near_teacher
 
-        settings = {"steps": config.steps, **base, **json.loads(config.settings)}
+        settings = {"steps": config.steps, "batch_size": config.batch_size, **base, **json.loads(config.settings)}
         teacher, out = training.model_dir(teacher_name), training.model_dir(name)
         data = [storage.dataset_url("shapes/train")]
         result = _train(context, training, pipes, trainer, name, data, settings, teacher=str(teacher))
