@@ -48,22 +48,22 @@ def test_params_reduced_fails_on_a_larger_student(teacher, tmp_path):
 
 
 def test_near_teacher_passes_on_the_teachers_own_weights(teacher, tmp_path):
-    same = near_teacher(_copy(teacher, tmp_path / "copy"), teacher, max_mse=1e-8)
+    same = near_teacher(_copy(teacher, tmp_path / "copy"), teacher, max_mse=1e-8, steps=8)
     assert same.passed and same.metadata["mse"] == 0.0
-    assert (same.metadata["student_steps"], same.metadata["teacher_steps"]) == (32, 32)
+    assert (same.metadata["student_steps"], same.metadata["teacher_steps"]) == (8, 8)
 
 
 def test_near_teacher_fails_on_a_student_with_other_weights(teacher, tmp_path):
     other = teacher_dir(tmp_path / "other", seed=1)
-    result = near_teacher(other, teacher, max_mse=1e-3)
+    result = near_teacher(other, teacher, max_mse=1e-3, steps=4)
     assert not result.passed and result.metadata["mse"] > 1e-3
 
 
 def test_a_baked_step_student_is_compared_at_twice_its_steps_and_its_baked_scale(teacher, tmp_path):
     """The teacher's weights posing as a 4-step baked student: it samples 4 conditional steps, the teacher 8 with CFG
-    at the baked w (not the configured one), so the samples differ and a tight bound fails."""
+    at the baked w (not the configured one or steps), so the samples differ and a tight bound fails."""
     card = {"trainer": "unet_step_distill", "config": {"target_steps": 4}}
     student = _copy(teacher, tmp_path / "baked", card, {"steps": 4, "guided": False, "baked_guidance": 6.0})
-    result = near_teacher(student, teacher, max_mse=1e-6, w=2.0)
+    result = near_teacher(student, teacher, max_mse=1e-6, w=2.0, steps=16)
     assert (result.metadata["student_steps"], result.metadata["teacher_steps"], result.metadata["w"]) == (4, 8, 6.0)
     assert not result.passed

@@ -92,11 +92,11 @@ def sample_dir(model_dir: Path, prompts: list[str], noise: torch.Tensor, steps: 
     return decode_latents(c.vae, ddim_sample(denoise, noise, c.scheduler, steps))
 
 
-def _steps(student: Path, teacher: Path) -> tuple[int, int]:
-    """The student's DDIM steps (its record, else its card's ``sample_steps``); its teacher's: the teacher's record,
-    else twice the student's for a step-distilled student (2N -> N), else the student's."""
+def _steps(student: Path, teacher: Path, steps: int | None = None) -> tuple[int, int]:
+    """The student's DDIM steps (its record, else ``steps``, else its card's ``sample_steps``); its teacher's: the
+    teacher's record, else twice the student's for a step-distilled student (2N -> N), else the student's."""
     card = json.loads((Path(student) / "card.json").read_text()) if (Path(student) / "card.json").exists() else {}
-    s = sampler_of(student).steps or int(card.get("config", {}).get("sample_steps") or DEFAULT_STEPS)
+    s = sampler_of(student).steps or steps or int(card.get("config", {}).get("sample_steps") or DEFAULT_STEPS)
     step_distilled = card.get("trainer") == "unet_step_distill"
     return s, sampler_of(teacher).steps or (2 * s if step_distilled else s)
 
@@ -106,11 +106,13 @@ def near_teacher(
     teacher: Path,
     max_mse: float,
     w: float = 4.0,
+    steps: int | None = None,
     prompts: tuple[str, ...] = CHECK_PROMPTS,
     seed: int = 0,
 ) -> CheckOutcome:
     """The student's samples are within ``max_mse`` (mean squared pixel error in [0, 1]) of its teacher's on the same
-    noise and prompts; a baked student is compared with its teacher at the CFG scale it baked in."""
+    noise and prompts; a baked student is compared with its teacher at the CFG scale it baked in. ``steps``: for a
+    student that samples in any number of steps (pruned, guidance-distilled), the DDIM steps of both."""
     from diffusers import UNet2DConditionModel
 
     config = UNet2DConditionModel.load_config(str(pipeline_dir(student)), subfolder="unet")
@@ -118,7 +120,7 @@ def near_teacher(
     noise = torch.randn(len(prompts), channels, size, size, generator=torch.Generator().manual_seed(seed))
     baked = sampler_of(student).baked_guidance
     w = baked if baked is not None else w
-    s_steps, t_steps = _steps(student, teacher)
+    s_steps, t_steps = _steps(student, teacher, steps)
     ours = sample_dir(student, list(prompts), noise, s_steps, w)
     theirs = sample_dir(teacher, list(prompts), noise, t_steps, w)
     mse = float((ours - theirs).pow(2).mean())
