@@ -20,6 +20,7 @@ import torch
 
 from benchmarks.common import interleaved, median, write_result
 from pipelines.loaders import open_shards
+from pipelines.training.card import ModelDir
 from pipelines.training.run import TrainSpec, run
 from pipelines.training.trainers.unet_step_distill import run_stages
 from pipelines.training.unet_distill import (
@@ -117,6 +118,7 @@ def main() -> None:
         "setup": f"teacher {args.teacher}, data {args.data}; {args.steps} steps x batch {args.batch_size} per trainer, "
         f"lr {args.lr}, stages {args.stages}; training took {train_s:.0f} s",
         "args": vars(args),
+        "teacher_card": {k: ModelDir(Path(args.teacher)).card().get(k) for k in ("trainer", "config", "inputs")},
         "stages": {k: {m: load_card_metric(v, m) for m in STAGE_KEYS} for k, v in metrics.items()},
         "end_to_end": end_to_end(args, stages[-1]),
     }
@@ -125,8 +127,6 @@ def main() -> None:
 
 
 def load_card_metric(model_dir: Path, key: str) -> float:
-    from pipelines.training.card import ModelDir
-
     return ModelDir(model_dir).card()["final_metrics"][key]
 
 
