@@ -1,0 +1,205 @@
+"""The text-to-image chain on the shapes corpus: the teacher, its pruned UNet, and step- and guidance-distilled students.
+
+``t2i_teacher`` -> ``unet_pruned`` (BK-SDM); ``t2i_teacher`` -> ``unet_step_distilled_16`` -> ``_8`` -> ``_4``
+(progressive distillation, each stage's teacher the previous stage); ``t2i_teacher`` -> ``unet_cfg_distilled`` (one
+guided evaluation per step) -> ``unet_cfg_step_distilled_16`` -> ``_8`` -> ``_4`` (step stages of the guided student,
+as unet_cfg_distill's docstring composes them). Every asset runs ``shardsmith train`` through ``launch_training``.
+"""
+
+import json
+from typing import Any
+
+from dagster import (
+    AssetCheckResult,
+    AssetCheckSpec,
+    AssetExecutionContext,
+    AssetKey,
+    AssetsDefinition,
+    Config,
+    MaterializeResult,
+    PipesSubprocessClient,
+    asset,
+)
+
+from assets.checks import check_result
+from assets.resources import StorageResource
+from assets.training.launch import TRAINING_RETRY, TrainingResource, launch_training
+
+STEP_STAGES = (16, 8, 4)  # the teacher samples in 32 steps (t2i_teacher's sample_steps); each stage halves them
+NEAR_TEACHER = "its samples on fixed noise and prompts, from the saved pipelines, are within max_mse of its teacher's"
+# Bounds the demo's budgets clear and a broken student (random UNet, wrong teacher) does not; set them per run.
+DEFAULT_MAX_MSE = 0.02
+
+
+class TeacherTrainConfig(Config):
+    """``steps`` and ``batch_size``: the training budget (the demo's: tiny); ``settings``: other trainer keys as JSON."""
+
+    steps: int = 150
+    batch_size: int = 16
+    settings: str = "{}"
+
+
+class StudentTrainConfig(Config):
+    """``max_mse``: the near_teacher bound (mean squared pixel error in [0, 1]); ``guidance``: its CFG scale; a
+    step-distilled student samples in its own steps, its teacher in twice as many."""
+
+    steps: int = 40
+    batch_size: int = 8
+    settings: str = "{}"
+    max_mse: float = DEFAULT_MAX_MSE
+    guidance: float = 4.0
+    check_steps: int = 8  # near_teacher's DDIM steps for a student that samples in any number (pruned, guided)
+
+
+class PrunedTrainConfig(StudentTrainConfig):
+    """``max_param_fraction``: params_reduced's bound on the pruned UNet's parameters over the teacher's (BK-base
+    keeps about two thirds of the tiny teacher's)."""
+
+    max_param_fraction: float = 0.8
+    max_mse: float = 0.05
+
+
+def _train(
+    context: AssetExecutionContext,
+    training: TrainingResource,
+    pipes: PipesSubprocessClient,
+    trainer: str,
+    name: str,
+    data: list[str],
+    settings: dict[str, Any],
+    **parents: str,
+) -> MaterializeResult:
+    out = training.model_dir(name)
+    return launch_training(context, pipes, training.command(trainer, data, out, settings, **parents), out)
+
+
+def _with_checks(result: MaterializeResult, checks: list[AssetCheckResult]) -> MaterializeResult:
+    """``launch_training``'s result with the asset's own checks after its loss_fell."""
+    return MaterializeResult(
+        metadata=result.metadata,
+        check_results=[*(result.check_results or []), *checks],
+        data_version=result.data_version,
+    )
+
+
+def _specs(name: str, *extra: tuple[str, str]) -> list[AssetCheckSpec]:
+    checks = [("loss_fell", "The loss fell during training."), *extra]
+    return [AssetCheckSpec(check, asset=name, description=text) for check, text in checks]
+
+
+@asset(
+    group_name="training",
+    deps=[AssetKey("shapes_corpus")],
+    kinds={"pytorch", "diffusers"},
+    retry_policy=TRAINING_RETRY,
+    check_specs=_specs("t2i_teacher"),
+    description="A tiny pixel-space text-to-image diffusers pipeline trained on the shapes train split.",
+)
+def t2i_teacher(
+    context: AssetExecutionContext,
+    config: TeacherTrainConfig,
+    storage: StorageResource,
+    training: TrainingResource,
+    pipes: PipesSubprocessClient,
+) -> MaterializeResult:
+    settings = {
+        "steps": config.steps,
+        "batch_size": config.batch_size,
+        "eval_data": storage.dataset_url("shapes/test"),
+        **json.loads(config.settings),
+    }
+    data = [storage.dataset_url("shapes/train")]
+    return _train(context, training, pipes, "t2i_teacher", "t2i_teacher", data, settings)
+
+
+@asset(
+    group_name="training",
+    deps=[AssetKey("shapes_corpus"), AssetKey("t2i_teacher")],
+    kinds={"pytorch", "diffusers"},
+    retry_policy=TRAINING_RETRY,
+    check_specs=_specs(
+        "unet_pruned",
+        ("params_reduced", "the saved UNet, loaded with diffusers, has at most max_param_fraction of the teacher's"),
+        ("near_teacher", NEAR_TEACHER),
+    ),
+    description="The teacher's UNet with BK-SDM block removal, retrained with feature distillation from it.",
+)
+def unet_pruned(
+    context: AssetExecutionContext,
+    config: PrunedTrainConfig,
+    storage: StorageResource,
+    training: TrainingResource,
+    pipes: PipesSubprocessClient,
+) -> MaterializeResult:
+    from pipelines.checks.diffusion import near_teacher, params_reduced
+
+    settings = {
+        "steps": config.steps,
+        "batch_size": config.batch_size,
+        "eval_data": storage.dataset_url("shapes/test"),
+        **json.loads(config.settings),
+    }
+    teacher, out = training.model_dir("t2i_teacher"), training.model_dir("unet_pruned")
+    data = [storage.dataset_url("shapes/train")]
+    result = _train(context, training, pipes, "unet_prune", "unet_pruned", data, settings, teacher=str(teacher))
+    checks = [
+        params_reduced(out, teacher, config.max_param_fraction),
+        near_teacher(out, teacher, config.max_mse, config.guidance, config.check_steps),
+    ]
+    return _with_checks(result, [check_result(c) for c in checks])
+
+
+def distilled_asset(name: str, trainer: str, teacher_name: str, base: dict[str, Any], description: str):
+    """One distillation stage: ``trainer`` with ``--teacher`` the model directory of asset ``teacher_name``, then its
+    near_teacher check against that teacher."""
+
+    @asset(
+        name=name,
+        group_name="training",
+        deps=[AssetKey("shapes_corpus"), AssetKey(teacher_name)],
+        kinds={"pytorch", "diffusers"},
+        retry_policy=TRAINING_RETRY,
+        check_specs=_specs(name, ("near_teacher", NEAR_TEACHER)),
+        description=description,
+    )
+    def stage(
+        context: AssetExecutionContext,
+        config: StudentTrainConfig,
+        storage: StorageResource,
+        training: TrainingResource,
+        pipes: PipesSubprocessClient,
+    ) -> MaterializeResult:
+        from pipelines.checks.diffusion import near_teacher
+
+        settings = {"steps": config.steps, "batch_size": config.batch_size, **base, **json.loads(config.settings)}
+        teacher, out = training.model_dir(teacher_name), training.model_dir(name)
+        data = [storage.dataset_url("shapes/train")]
+        result = _train(context, training, pipes, trainer, name, data, settings, teacher=str(teacher))
+        return _with_checks(
+            result, [check_result(near_teacher(out, teacher, config.max_mse, config.guidance, config.check_steps))]
+        )
+
+    return stage
+
+
+def step_chain(prefix: str, first_teacher: str, guided: bool) -> list[AssetsDefinition]:
+    """The stages 32 -> 16 -> 8 -> 4: asset ``{prefix}_{n}`` distils ``{prefix}_{2n}`` (the first: ``first_teacher``)."""
+    stages, teacher = [], first_teacher
+    for n in STEP_STAGES:
+        how = "guided (w an input)" if guided else "the teacher's CFG baked in"
+        text = f"Progressive distillation: {n} DDIM steps of one evaluation ({how}) do {teacher}'s {2 * n}."
+        stages.append(distilled_asset(f"{prefix}_{n}", "unet_step_distill", teacher, {"target_steps": n}, text))
+        teacher = f"{prefix}_{n}"
+    return stages
+
+
+unet_cfg_distilled = distilled_asset(
+    "unet_cfg_distilled",
+    "unet_cfg_distill",
+    "t2i_teacher",
+    {},
+    "Guidance distillation: one evaluation per step at any CFG scale w (an input) gives the teacher's two-evaluation "
+    "CFG output.",
+)
+unet_step_distilled = step_chain("unet_step_distilled", "t2i_teacher", guided=False)
+unet_cfg_step_distilled = step_chain("unet_cfg_step_distilled", "unet_cfg_distilled", guided=True)

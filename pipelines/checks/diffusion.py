@@ -1,0 +1,130 @@
+"""Checks of the text-to-image chain's saved model directories, computed from the diffusers files, not the cards' metrics."""
+
+from __future__ import annotations
+
+# isort: off
+import models.compat  # noqa: F401  (torchvision's ops before diffusers imports transformers' image utils)
+
+# isort: on
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from pipelines.checks.base import CheckOutcome, outcome
+
+# Fixed prompts in the shapes corpus' caption style (the near_teacher check samples teacher and student on them).
+CHECK_PROMPTS = (
+    "a large plain red circle in the center",
+    "a large plain blue square in the center",
+    "a small striped green triangle on the left",
+    "a large spotted yellow star on the right",
+)
+CHAIN_FILE = "shardsmith_sampling.json"  # the sampling record a distilled student writes next to model_index.json
+DEFAULT_STEPS = 32
+
+
+def pipeline_dir(model_dir: Path) -> Path:
+    """A committed model directory's diffusers pipeline (``model/``), or the pipeline directory itself."""
+    model_dir = Path(model_dir)
+    return model_dir if (model_dir / "model_index.json").exists() else model_dir / "model"
+
+
+def unet_params(model_dir: Path) -> int:
+    """Parameters of the saved UNet, loaded with diffusers from ``unet/`` (the card's figures are not read)."""
+    from diffusers import UNet2DConditionModel
+
+    unet = UNet2DConditionModel.from_pretrained(str(pipeline_dir(model_dir)), subfolder="unet", local_files_only=True)
+    return sum(p.numel() for p in unet.parameters())
+
+
+def params_reduced(student: Path, teacher: Path, max_fraction: float) -> CheckOutcome:
+    """The student's UNet has at most ``max_fraction`` of the teacher's UNet parameters."""
+    s, t = unet_params(student), unet_params(teacher)
+    fraction = s / t
+    problems = [] if fraction <= max_fraction else [f"student UNet has {s} params, {fraction:.3f} of the teacher's {t}"]
+    return outcome(
+        "params_reduced", problems, student_params=s, teacher_params=t, fraction=round(fraction, 4), max=max_fraction
+    )
+
+
+@dataclass(frozen=True)
+class Sampler:
+    """How a saved model samples: DDIM ``steps`` (None: any), a guidance-conditioned UNet, or a baked-in CFG scale."""
+
+    steps: int | None
+    guided: bool
+    baked_guidance: float | None
+
+
+def sampler_of(model_dir: Path) -> Sampler:
+    """From the pipeline's own files: the UNet config (``time_cond_proj_dim``) and the distilled student's record."""
+    pipe = pipeline_dir(model_dir)
+    unet = json.loads((pipe / "unet" / "config.json").read_text())
+    record = json.loads((pipe / CHAIN_FILE).read_text()) if (pipe / CHAIN_FILE).exists() else {}
+    guided = unet.get("time_cond_proj_dim") is not None
+    return Sampler(record.get("steps"), guided, record.get("baked_guidance"))
+
+
+@torch.no_grad()
+def sample_dir(model_dir: Path, prompts: list[str], noise: torch.Tensor, steps: int, w: float) -> torch.Tensor:
+    """Images in [0, 1] from a saved pipeline on ``noise``: DDIM with its saved scheduler, one evaluation per step for
+    a guided UNet (at w) or a baked student (conditional), two-evaluation CFG at w otherwise."""
+    from models.diffusion.objective import decode_latents, text_states, tokenize
+    from models.diffusion.sampling import cfg_denoiser, ddim_sample, guided_denoiser
+    from models.diffusion.teacher import load_sd_components
+
+    c = load_sd_components(pipeline_dir(model_dir))
+    for module in (c.unet, c.vae, c.text_encoder):
+        module.eval()
+    sampler = sampler_of(model_dir)
+    text = text_states(c.text_encoder, tokenize(c.tokenizer, prompts))
+    if sampler.guided:
+        denoise = guided_denoiser(c.unet, text, w)
+    elif sampler.baked_guidance is not None or w <= 1.0:
+
+        def denoise(x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+            return c.unet(x, t, encoder_hidden_states=text).sample
+    else:
+        uncond = text_states(c.text_encoder, tokenize(c.tokenizer, [""] * len(prompts)))
+        denoise = cfg_denoiser(c.unet, text, uncond, w)
+    return decode_latents(c.vae, ddim_sample(denoise, noise, c.scheduler, steps))
+
+
+def _steps(student: Path, teacher: Path, steps: int | None = None) -> tuple[int, int]:
+    """The student's DDIM steps (its record, else ``steps``, else its card's ``sample_steps``); its teacher's: the
+    teacher's record, else twice the student's for a step-distilled student (2N -> N), else the student's."""
+    card = json.loads((Path(student) / "card.json").read_text()) if (Path(student) / "card.json").exists() else {}
+    s = sampler_of(student).steps or steps or int(card.get("config", {}).get("sample_steps") or DEFAULT_STEPS)
+    step_distilled = card.get("trainer") == "unet_step_distill"
+    return s, sampler_of(teacher).steps or (2 * s if step_distilled else s)
+
+
+def near_teacher(
+    student: Path,
+    teacher: Path,
+    max_mse: float,
+    w: float = 4.0,
+    steps: int | None = None,
+    prompts: tuple[str, ...] = CHECK_PROMPTS,
+    seed: int = 0,
+) -> CheckOutcome:
+    """The student's samples are within ``max_mse`` (mean squared pixel error in [0, 1]) of its teacher's on the same
+    noise and prompts; a baked student is compared with its teacher at the CFG scale it baked in. ``steps``: for a
+    student that samples in any number of steps (pruned, guidance-distilled), the DDIM steps of both."""
+    from diffusers import UNet2DConditionModel
+
+    config = UNet2DConditionModel.load_config(str(pipeline_dir(student)), subfolder="unet")
+    size, channels = int(config["sample_size"]), int(config["in_channels"])
+    noise = torch.randn(len(prompts), channels, size, size, generator=torch.Generator().manual_seed(seed))
+    baked = sampler_of(student).baked_guidance
+    w = baked if baked is not None else w
+    s_steps, t_steps = _steps(student, teacher, steps)
+    ours = sample_dir(student, list(prompts), noise, s_steps, w)
+    theirs = sample_dir(teacher, list(prompts), noise, t_steps, w)
+    mse = float((ours - theirs).pow(2).mean())
+    problems = [] if mse <= max_mse else [f"samples MSE {mse:.5f} vs the teacher's exceeds {max_mse}"]
+    return outcome(
+        "near_teacher", problems, mse=round(mse, 6), max_mse=max_mse, student_steps=s_steps, teacher_steps=t_steps, w=w
+    )

@@ -1,0 +1,69 @@
+"""The text-to-image chain's checks pass on sound saved pipelines and fail on broken ones (tiny pipelines, no training)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from models.diffusion.teacher import build_tiny_teacher, save_teacher
+from pipelines.checks.diffusion import CHAIN_FILE, near_teacher, params_reduced, unet_params
+from tests.distill_fixtures import TINY, teacher_dir
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
+
+@pytest.fixture(scope="module")
+def teacher(tmp_path_factory) -> Path:
+    return teacher_dir(tmp_path_factory.mktemp("teacher"))
+
+
+def _copy(src: Path, dst: Path, card: dict | None = None, record: dict | None = None) -> Path:
+    """A model directory with the teacher's files, optionally another card and a distilled student's sampling record."""
+    shutil.copytree(src, dst)
+    if card is not None:
+        (dst / "card.json").write_text(json.dumps(card))
+    if record is not None:
+        (dst / "model" / CHAIN_FILE).write_text(json.dumps(record))
+    return dst
+
+
+def test_params_reduced_passes_on_a_smaller_unet_and_fails_on_the_teacher_itself(teacher, tmp_path):
+    small = tmp_path / "small"
+    save_teacher(build_tiny_teacher(tmp_path / "tok", replace(TINY, layers_per_block=1)), small / "model")
+    passed = params_reduced(small, teacher, 0.8)
+    assert passed.passed, passed.problems
+    assert passed.metadata["student_params"] == unet_params(small) < unet_params(teacher)
+    same = params_reduced(teacher, teacher, 0.8)
+    assert not same.passed and same.metadata["fraction"] == 1.0
+
+
+def test_params_reduced_fails_on_a_larger_student(teacher, tmp_path):
+    wide = tmp_path / "wide"
+    save_teacher(build_tiny_teacher(tmp_path / "tok", replace(TINY, layers_per_block=3)), wide / "model")
+    assert not params_reduced(wide, teacher, 0.8).passed
+
+
+def test_near_teacher_passes_on_the_teachers_own_weights(teacher, tmp_path):
+    same = near_teacher(_copy(teacher, tmp_path / "copy"), teacher, max_mse=1e-8, steps=8)
+    assert same.passed and same.metadata["mse"] == 0.0
+    assert (same.metadata["student_steps"], same.metadata["teacher_steps"]) == (8, 8)
+
+
+def test_near_teacher_fails_on_a_student_with_other_weights(teacher, tmp_path):
+    other = teacher_dir(tmp_path / "other", seed=1)
+    result = near_teacher(other, teacher, max_mse=1e-3, steps=4)
+    assert not result.passed and result.metadata["mse"] > 1e-3
+
+
+def test_a_baked_step_student_is_compared_at_twice_its_steps_and_its_baked_scale(teacher, tmp_path):
+    """The teacher's weights posing as a 4-step baked student: it samples 4 conditional steps, the teacher 8 with CFG
+    at the baked w (not the configured one or steps), so the samples differ and a tight bound fails."""
+    card = {"trainer": "unet_step_distill", "config": {"target_steps": 4}}
+    student = _copy(teacher, tmp_path / "baked", card, {"steps": 4, "guided": False, "baked_guidance": 6.0})
+    result = near_teacher(student, teacher, max_mse=1e-6, w=2.0, steps=16)
+    assert (result.metadata["student_steps"], result.metadata["teacher_steps"], result.metadata["w"]) == (4, 8, 6.0)
+    assert not result.passed
