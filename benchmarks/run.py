@@ -14,6 +14,7 @@ BENCHMARKS = [
     "benchmarks.cli",
     "benchmarks.face_detect",
     "benchmarks.retrieval_search",
+    "benchmarks.retrieval_floor",
 ]
 
 
