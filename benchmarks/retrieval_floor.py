@@ -162,7 +162,7 @@ def markdown(result: dict[str, Any]) -> str:
             f"| {name} | {m['steps']} | {m['train']['wall_s']} | {m['train']['cpu_s']} | {figures} | {verdict} |"
         )
     floors_text = ", ".join(f"{k} >= {v}" for k, v in FLOORS.items())
-    lines += ["", f"Floors (students): {floors_text}. The teacher's row is for reference (BLIP: negatives by ITM)."]
+    lines += ["", f"Floors (students): {floors_text}. The teacher's row is for reference."]
     return "\n".join(lines)
 
 
@@ -171,7 +171,11 @@ def main() -> None:
     ap.add_argument("--n", type=int, default=2000, help="train scenes (README's command)")
     ap.add_argument("--test-n", type=int, default=400)
     ap.add_argument("--seed", type=int, default=211, help="train seed; test and general take the next two")
-    ap.add_argument("--work", help="keep the corpus and models here (default: a temporary directory)")
+    ap.add_argument(
+        "--work",
+        help="keep the corpus and models here (default: a temporary directory); a rerun into the same folder resumes "
+        "(committed models are kept, a killed training continues from its checkpoint; times then count the rerun)",
+    )
     args = ap.parse_args()
     if args.work:
         result = run(Path(args.work), args.n, args.test_n, args.seed)
