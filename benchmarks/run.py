@@ -15,6 +15,7 @@ BENCHMARKS = [
     "benchmarks.face_detect",
     "benchmarks.retrieval_search",
     "benchmarks.retrieval",
+    "benchmarks.retrieval_floor",
 ]
 
 

@@ -35,9 +35,13 @@ from pipelines.training.retrieval_data import (
 class RetrievalTeacherConfig(TrainerConfig):
     """``kind``: ``blip`` (fusion; tiny sizes below, or ``weights``: a transformers BLIP ITM folder) or ``open_clip``
     (``arch``, or ``weights``: an open_clip local-dir). Weights are read as safetensors only. A weight of 0 turns a
-    term off: ``itc_weight`` (contrastive), ``itm_weight`` (BLIP only), ``hard_negative_weight`` (NegCLIP columns)."""
+    term off: ``itc_weight`` (contrastive), ``itm_weight`` (BLIP only), ``hard_negative_weight`` (NegCLIP columns).
 
-    kind: Literal["blip", "open_clip"] = "blip"
+    The default teacher is the open_clip one: a student distils a BLIP teacher's ITM logits over all B x B pairs of its
+    batch (B**2 fusion passes a step, several times the cost of the whole tiny student step on CPU), while the
+    open_clip teacher costs one forward of B images and B captions; benchmarks/retrieval_floor.py runs the defaults."""
+
+    kind: Literal["blip", "open_clip"] = "open_clip"
     arch: Literal["tiny", "mobile-s0"] = "tiny"
     weights: str | None = None
     image_size: int = 64
@@ -45,9 +49,9 @@ class RetrievalTeacherConfig(TrainerConfig):
     layers: int = 2
     vocab_size: int = 1000
     tokenizer_captions: int = 20000  # captions (and negatives) the tiny BLIP's WordPiece vocabulary is trained on
-    steps: int = 1500
-    batch_size: int = 32
-    lr: float = 5e-4
+    steps: int = 600
+    batch_size: int = 64
+    lr: float = 1e-3
     weight_decay: float = 0.05
     warmup_steps: int = 50
     itc_weight: float = 1.0
