@@ -1,12 +1,15 @@
-"""A committed tiny teacher model directory (diffusers pipeline in model/, a card, _SUCCESS) and a tiny shapes corpus."""
+"""Shared diffusion test helpers: a committed tiny teacher directory, a tiny shapes corpus, a trainer's fixed-batch loss."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
+import torch
+
 from models.diffusion.teacher import TinyTeacherConfig, build_tiny_teacher, save_teacher
 from pipelines.sources.shapes import ShapesConfig, write_shapes_source
 from pipelines.training.card import ModelDir, files_sha256
+from pipelines.training.run import TrainSpec, resolve
 
 # 16 px, three stages of 8/16/16 channels: a forward pass takes milliseconds on one thread
 TINY = TinyTeacherConfig(
@@ -34,3 +37,26 @@ def shapes_corpus(root: Path, n: int = 8) -> Path:
     """A one-shard shapes corpus (jpg + txt + json) of ``n`` 32 px scenes."""
     write_shapes_source(str(root), ShapesConfig(n=n, seed=0, shards=1, size=32))
     return root
+
+
+def losses_on_a_fixed_batch(
+    spec: TrainSpec, steps: int, lr: float, optimizer: type[torch.optim.Optimizer] = torch.optim.Adam
+) -> list[float]:
+    """The trainer's own loss on its first batch at each of ``steps`` optimizer steps, reseeded before every loss so
+    that the noise, timesteps, dropout and guidance weights are the same each time; asserts every term is finite."""
+    trainer = resolve(spec).trainer
+    torch.manual_seed(0)
+    model = trainer.build()
+    task = trainer.task(model)
+    batch = next(task.batches(0))
+    opt = optimizer([p for p in model.parameters() if p.requires_grad], lr=lr)
+    losses = []
+    for _ in range(steps):
+        torch.manual_seed(1)
+        terms = task.loss(model, batch)
+        assert all(torch.isfinite(v) for v in terms.values())
+        losses.append(float(terms["loss"].detach()))
+        opt.zero_grad()
+        terms["loss"].backward()
+        opt.step()
+    return losses

@@ -17,8 +17,9 @@ from models.diffusion.teacher import StableDiffusionPipeline, UNet2DConditionMod
 from models.training import read_metrics
 from pipelines.cli import main
 from pipelines.sources.shapes import ShapesConfig, write_shapes_source
-from pipelines.training.run import TrainSpec, resolve, run
+from pipelines.training.run import TrainSpec, run
 from pipelines.training.t2i_generate import prompt_fidelity, sampling_defaults
+from tests.distill_fixtures import losses_on_a_fixed_batch
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -54,28 +55,9 @@ class Killed(Exception):
     pass
 
 
-def _falls_on_a_fixed_batch(spec: TrainSpec, steps: int = 4) -> list[float]:
-    """The trainer's own loss on one batch, with the same noise, timesteps and dropout at each AdamW step."""
-    trainer = resolve(spec).trainer
-    torch.manual_seed(0)
-    model = trainer.build()
-    task = trainer.task(model)
-    batch = next(task.batches(0))
-    opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=3e-3)
-    losses = []
-    for _ in range(steps):
-        torch.manual_seed(1)
-        terms = task.loss(model, batch)
-        assert all(torch.isfinite(v) for v in terms.values())
-        losses.append(float(terms["loss"].detach()))
-        opt.zero_grad()
-        terms["loss"].backward()
-        opt.step()
-    return losses
-
-
 def test_teacher_loss_falls_on_a_fixed_batch(shapes, tmp_path):
-    losses = _falls_on_a_fixed_batch(TrainSpec("t2i_teacher", (str(shapes),), str(tmp_path / "x"), TINY))
+    spec = TrainSpec("t2i_teacher", (str(shapes),), str(tmp_path / "x"), TINY)
+    losses = losses_on_a_fixed_batch(spec, steps=4, lr=3e-3, optimizer=torch.optim.AdamW)
     assert losses[-1] < losses[0], losses
 
 
@@ -183,7 +165,7 @@ def test_lowest_units_student_drops_what_the_analysis_ranks_cheapest(shapes, tea
 def test_pruned_loss_falls_on_a_fixed_batch(shapes, teacher, tmp_path):
     config = {**PRUNE, "analysis": "units"}
     spec = TrainSpec("unet_prune", (str(shapes),), str(tmp_path / "x"), config, teacher=str(teacher.path))
-    losses = _falls_on_a_fixed_batch(spec)
+    losses = losses_on_a_fixed_batch(spec, steps=4, lr=3e-3, optimizer=torch.optim.AdamW)
     assert losses[-1] < losses[0], losses
 
 

@@ -7,8 +7,7 @@ import torch
 
 from pipelines.training.run import TrainSpec, resolve, run
 from pipelines.training.unet_distill import ChainSampling, chain_sampling, encode_text, fixed_noise, sample_model
-from tests.distill_fixtures import TRAIN, shapes_corpus, teacher_dir
-from tests.test_unet_step_distill import _losses_on_a_fixed_batch
+from tests.distill_fixtures import TRAIN, losses_on_a_fixed_batch, shapes_corpus, teacher_dir
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 CFG = {**TRAIN, "cond_dim": 16, "sample_steps": 4, "eval_guidance": [5.0]}
@@ -46,7 +45,7 @@ def _unet_calls(pipe, steps: int, w: float) -> list[int]:
 
 def test_loss_is_finite_and_falls_on_a_fixed_batch(chain, tmp_path):
     spec = TrainSpec("unet_cfg_distill", (str(chain["data"]),), str(tmp_path / "x"), CFG, str(chain["teacher"]))
-    losses = _losses_on_a_fixed_batch(spec)
+    losses = losses_on_a_fixed_batch(spec, steps=8, lr=1e-3)
     assert losses[-1] < 0.7 * losses[0], losses
 
 

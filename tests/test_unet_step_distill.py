@@ -17,7 +17,7 @@ from pipelines.training.unet_distill import (
     load_teacher,
     sample_model,
 )
-from tests.distill_fixtures import TRAIN, shapes_corpus, teacher_dir
+from tests.distill_fixtures import TRAIN, losses_on_a_fixed_batch, shapes_corpus, teacher_dir
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 STAGE = {**TRAIN, "target_steps": 2}
@@ -35,29 +35,9 @@ def student(chain, tmp_path_factory):
     return run(TrainSpec("unet_step_distill", (str(chain["data"]),), str(out), STAGE, str(chain["teacher"])))
 
 
-def _losses_on_a_fixed_batch(spec: TrainSpec, steps: int = 8) -> list[float]:
-    """Adam on one batch, with the same t, noise and w every step (reseeded), through the trainer's own loss."""
-    trainer = resolve(spec).trainer
-    torch.manual_seed(0)
-    model = trainer.build()
-    task = trainer.task(model)
-    batch = next(task.batches(0))
-    opt = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=1e-3)
-    losses = []
-    for _ in range(steps):
-        torch.manual_seed(1)
-        terms = task.loss(model, batch)
-        assert all(torch.isfinite(v) for v in terms.values())
-        losses.append(float(terms["loss"].detach()))
-        opt.zero_grad()
-        terms["loss"].backward()
-        opt.step()
-    return losses
-
-
 def test_loss_is_finite_and_falls_on_a_fixed_batch(chain, tmp_path):
     spec = TrainSpec("unet_step_distill", (str(chain["data"]),), str(tmp_path / "x"), STAGE, str(chain["teacher"]))
-    losses = _losses_on_a_fixed_batch(spec)
+    losses = losses_on_a_fixed_batch(spec, steps=8, lr=1e-3)
     assert losses[-1] < 0.7 * losses[0], losses
 
 
