@@ -29,6 +29,18 @@ def one_torch_thread():
     torch.set_num_threads(n)
 
 
+@pytest.fixture(scope="module")
+def unet_teacher():
+    """A random-weight tiny UNet (`tests.distill_fixtures.UNET_TINY`, torch seed 0) in eval mode, one per module."""
+    import torch
+
+    from models.diffusion.teacher import tiny_unet
+    from tests.distill_fixtures import UNET_TINY
+
+    torch.manual_seed(0)
+    return tiny_unet(UNET_TINY).eval()
+
+
 def build(dataset: str, source: Path | str, out: Path | str, workers: int = 1, **config) -> dict:
     return run_build(BuildSpec(dataset, str(source), str(out), config), RunnerConfig(workers=workers))
 

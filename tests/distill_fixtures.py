@@ -1,4 +1,5 @@
-"""Shared diffusion test helpers: a committed tiny teacher directory, a tiny shapes corpus, a trainer's fixed-batch loss."""
+"""Shared diffusion test helpers: tiny teacher sizes and UNet inputs, a committed teacher directory, a shapes corpus,
+a trainer's fixed-batch loss."""
 
 from __future__ import annotations
 
@@ -22,6 +23,10 @@ TRAIN = {
     "eval_prompts": 2, "cpu_threads": 1, "warmup_steps": 0,
 }  # fmt: skip
 
+# the random-weight UNet of the pruning tests (conftest's `unet_teacher`) and the architecture tests/test_t2i_trainers.py
+# trains with t2i_teacher and prunes with unet_prune: 16 px, three stages of 8/16/32 channels, 32-d text states
+UNET_TINY = TinyTeacherConfig(sample_size=16, block_out_channels=(8, 16, 32), text_hidden=32)
+
 
 def teacher_dir(root: Path, seed: int = 0) -> Path:
     """A random-weight tiny teacher written as a trainer would: model/ by `save_teacher`, card.json, then _SUCCESS."""
@@ -31,6 +36,14 @@ def teacher_dir(root: Path, seed: int = 0) -> Path:
     out.write_card({"trainer": "test_tiny_teacher", "config": {"seed": seed}, "model_files": files_sha256(out.model)})
     out.commit()
     return root
+
+
+def unet_inputs(seed: int = 0, cfg: TinyTeacherConfig = UNET_TINY) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Two fixed UNet inputs for ``cfg``: x_t (2, 3, S, S) and text states (2, 5, D) standard normal from ``seed``,
+    timesteps (10, 700)."""
+    g = torch.Generator().manual_seed(seed)
+    size, hidden = cfg.sample_size, cfg.text_hidden
+    return torch.randn(2, 3, size, size, generator=g), torch.tensor([10, 700]), torch.randn(2, 5, hidden, generator=g)
 
 
 def shapes_corpus(root: Path, n: int = 8) -> Path:

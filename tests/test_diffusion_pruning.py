@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 import torch
 
@@ -14,36 +16,26 @@ from models.diffusion.pruning import (
     remove_blocks,
     stage_features,
 )
-from models.diffusion.teacher import TinyTeacherConfig, UNet2DConditionModel, tiny_unet
+from models.diffusion.teacher import UNet2DConditionModel, tiny_unet
+from tests.distill_fixtures import UNET_TINY, unet_inputs
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
-@pytest.fixture(scope="module")
-def teacher() -> UNet2DConditionModel:
-    torch.manual_seed(0)
-    return tiny_unet(TinyTeacherConfig()).eval()
-
-
-def _inputs(seed: int = 0) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    g = torch.Generator().manual_seed(seed)
-    return torch.randn(2, 3, 32, 32, generator=g), torch.tensor([10, 700]), torch.randn(2, 5, 64, generator=g)
-
-
-def test_students_are_smaller_with_the_same_output_shape(teacher):
-    base, small = bk_sdm_student(teacher, keep_mid=True), bk_sdm_student(teacher, keep_mid=False)
-    assert param_count(small) < param_count(base) < param_count(teacher)
+def test_students_are_smaller_with_the_same_output_shape(unet_teacher):
+    base, small = bk_sdm_student(unet_teacher, keep_mid=True), bk_sdm_student(unet_teacher, keep_mid=False)
+    assert param_count(small) < param_count(base) < param_count(unet_teacher)
     assert small.mid_block is None and base.mid_block is not None
     assert [len(b.resnets) for b in base.down_blocks] == [1, 1, 1]
     assert [len(b.resnets) for b in base.up_blocks] == [2, 2, 2]
-    x, t, text = _inputs()
+    x, t, text = unet_inputs()
     with torch.no_grad():
         assert base(x, t, text).sample.shape == small(x, t, text).sample.shape == x.shape
 
 
-def test_kept_blocks_carry_the_teachers_weights(teacher):
-    student = bk_sdm_student(teacher)
-    t_sd, s_sd = teacher.state_dict(), student.state_dict()
+def test_kept_blocks_carry_the_teachers_weights(unet_teacher):
+    student = bk_sdm_student(unet_teacher)
+    t_sd, s_sd = unet_teacher.state_dict(), student.state_dict()
     for i in range(3):
         for kind in ("resnets", "attentions"):
             if f"up_blocks.{i}.{kind}.0.norm.weight" not in s_sd and kind == "attentions":
@@ -78,30 +70,30 @@ def test_sd15_bk_sdm_base_removes_about_a_third():
     assert param_count(small) < param_count(base) - 0.05e9
 
 
-def test_remove_blocks_ablates_one_block(teacher):
-    names = removable_blocks(teacher)
+def test_remove_blocks_ablates_one_block(unet_teacher):
+    names = removable_blocks(unet_teacher)
     assert {"down.1.1", "up.2.1", "mid", "down.1.0.attn"} <= set(names) and "down.1.0" not in names
-    x, t, text = _inputs()
+    x, t, text = unet_inputs()
     with torch.no_grad():
-        ref = teacher(x, t, text).sample
+        ref = unet_teacher(x, t, text).sample
         for name in ("down.1.1", "up.2.1.resnet", "up.0.1.attn", "mid"):
-            pruned = remove_blocks(teacher, [name])
+            pruned = remove_blocks(unet_teacher, [name])
             out = pruned(x, t, text).sample
             assert out.shape == ref.shape and not torch.allclose(out, ref), name
-            assert param_count(pruned) < param_count(teacher), name
-        assert torch.equal(teacher(x, t, text).sample, ref)  # the input UNet is untouched
-    every = remove_blocks(teacher, names)
-    assert param_count(every) < param_count(teacher) / 4
+            assert param_count(pruned) < param_count(unet_teacher), name
+        assert torch.equal(unet_teacher(x, t, text).sample, ref)  # the input UNet is untouched
+    every = remove_blocks(unet_teacher, names)
+    assert param_count(every) < param_count(unet_teacher) / 4
     with pytest.raises(ValueError, match="down.1.0"):
-        remove_blocks(teacher, ["down.1.0"])  # its resnet changes channels: no identity fits
+        remove_blocks(unet_teacher, ["down.1.0"])  # its resnet changes channels: no identity fits
 
 
-def test_stage_features_and_kd_losses(teacher):
-    x, t, text = _inputs()
-    student = bk_sdm_student(teacher)
+def test_stage_features_and_kd_losses(unet_teacher):
+    x, t, text = unet_inputs()
+    student = bk_sdm_student(unet_teacher)
     with torch.no_grad():
-        ft, fs = stage_features(teacher, x, t, text), stage_features(student, x, t, text)
-        assert torch.allclose(ft.sample, teacher(x, t, text).sample)
+        ft, fs = stage_features(unet_teacher, x, t, text), stage_features(student, x, t, text)
+        assert torch.allclose(ft.sample, unet_teacher(x, t, text).sample)
     assert set(ft.features) == set(fs.features) == {"down.0", "down.1", "down.2", "mid", "up.0", "up.1", "up.2"}
     assert all(ft.features[k].shape == fs.features[k].shape for k in ft.features)
     target = torch.randn_like(x)
@@ -112,8 +104,8 @@ def test_stage_features_and_kd_losses(teacher):
     assert torch.allclose(kd.total, kd.task + kd.output + kd.features)
 
 
-def test_small_student_saves_and_loads_as_diffusers(teacher, tmp_path):
-    student = bk_sdm_student(teacher, keep_mid=False)
+def test_small_student_saves_and_loads_as_diffusers(unet_teacher, tmp_path):
+    student = bk_sdm_student(unet_teacher, keep_mid=False)
     student.save_pretrained(tmp_path / "unet")
     loaded = UNet2DConditionModel.from_pretrained(tmp_path / "unet", local_files_only=True)
     assert loaded.mid_block is None and loaded.config.layers_per_block == 1
@@ -123,6 +115,6 @@ def test_small_student_saves_and_loads_as_diffusers(teacher, tmp_path):
 
 
 def test_bk_sdm_needs_two_pairs_per_stage():
-    one = tiny_unet(TinyTeacherConfig(layers_per_block=1))
+    one = tiny_unet(replace(UNET_TINY, layers_per_block=1))
     with pytest.raises(ValueError, match="layers_per_block=2"):
         bk_sdm_config(one.config)

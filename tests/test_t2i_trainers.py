@@ -19,12 +19,13 @@ from pipelines.cli import main
 from pipelines.sources.shapes import ShapesConfig, write_shapes_source
 from pipelines.training.run import TrainSpec, run
 from pipelines.training.t2i_generate import prompt_fidelity, sampling_defaults
-from tests.distill_fixtures import losses_on_a_fixed_batch
+from tests.distill_fixtures import UNET_TINY, losses_on_a_fixed_batch
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
-TINY = {
-    "steps": 4, "batch_size": 4, "resolution": 16, "block_out_channels": [8, 16, 32], "text_hidden": 32,
+TINY = {  # its UNet is tests/distill_fixtures.UNET_TINY, which the pruning unit tests build with random weights
+    "steps": 4, "batch_size": 4, "resolution": UNET_TINY.sample_size,
+    "block_out_channels": list(UNET_TINY.block_out_channels), "text_hidden": UNET_TINY.text_hidden,
     "text_layers": 1, "n_merges": 100, "checkpoint_every": 2, "log_every": 1, "shuffle": 8, "eval_samples": 4,
     "warmup_steps": 1, "lr": 3e-3, "sample_steps": 2, "cpu_threads": 1,
 }  # fmt: skip
