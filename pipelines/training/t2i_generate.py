@@ -14,9 +14,9 @@ from PIL import Image
 from models.diffusion.objective import decode_latents, text_states, tokenize
 from models.diffusion.sampling import cfg_denoiser, ddim_sample, guided_denoiser
 from models.diffusion.teacher import Components, load_sd_components
+from pipelines.training.unet_distill import chain_sampling, pipeline_dir
 
 DEFAULT_STEPS = 32
-CHAIN_FILE = "shardsmith_sampling.json"  # written by the distillation trainers (pipelines/training/unet_distill.py)
 DEFAULT_GUIDANCE = 4.0
 
 
@@ -28,11 +28,6 @@ class T2IModel:
     guided: bool
     steps: int
     guidance: float
-
-
-def pipeline_dir(model_dir: Path) -> Path:
-    """A model directory's ``model/`` (the diffusers pipeline), or ``model_dir`` itself when it is the pipeline."""
-    return model_dir if (model_dir / "model_index.json").exists() else model_dir / "model"
 
 
 def sampling_defaults(config: dict[str, Any], guided: bool) -> tuple[int, float]:
@@ -57,12 +52,10 @@ def load_t2i(model_dir: Path, device: str = "cpu") -> T2IModel:
     card = model_dir / "card.json"
     config = json.loads(card.read_text()).get("config", {}) if card.exists() else {}
     steps, guidance = sampling_defaults(config, guided)
-    chain = pipeline_dir(model_dir) / CHAIN_FILE  # a distilled student's own record wins over its card's keys
-    if chain.exists():
-        record = json.loads(chain.read_text())
-        steps = int(record.get("steps") or steps)
-        if record.get("baked_guidance") is not None:  # the teacher's CFG is inside the UNet: one conditional pass
-            guidance = 1.0
+    chain = chain_sampling(model_dir)  # a distilled student's own record wins over its card's keys
+    steps = chain.steps or steps
+    if chain.baked_guidance is not None:  # the teacher's CFG is inside the UNet: one conditional pass
+        guidance = 1.0
     return T2IModel(components, guided, steps, guidance)
 
 

@@ -44,10 +44,16 @@ class ChainSampling:
         return 1 if self.guided or self.baked_guidance is not None or w == 1.0 else 2
 
 
+def pipeline_dir(model_dir: Path) -> Path:
+    """A model directory's ``model/`` (the diffusers pipeline), or ``model_dir`` itself when it is the pipeline."""
+    model_dir = Path(model_dir)
+    return model_dir if (model_dir / "model_index.json").exists() else model_dir / "model"
+
+
 def chain_sampling(model_dir: Path) -> ChainSampling:
-    """A model directory's sampling record (every distilled student writes one); without one (a teacher, a pruned
-    UNet): any number of steps, two-evaluation CFG unless its UNet takes w."""
-    model = Path(model_dir) / "model"
+    """A model directory's (or its pipeline directory's) sampling record (every distilled student writes one); without
+    one (a teacher, a pruned UNet): any number of steps, two-evaluation CFG unless its UNet takes w."""
+    model = pipeline_dir(model_dir)
     if (model / CHAIN_FILE).exists():
         return ChainSampling(**json.loads((model / CHAIN_FILE).read_text()))
     unet = json.loads((model / "unet" / "config.json").read_text())
