@@ -20,7 +20,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from benchmarks.common import write_result
+from benchmarks.common import RESULTS, write_result
 
 ROOT = Path(__file__).resolve().parent.parent
 FLOORS = {"replace-att_acc": 0.9, "swap-att_acc": 0.7, "t2i_r@1": 0.3}
@@ -144,17 +144,22 @@ def run(work: Path, n: int, test_n: int, seed: int) -> dict[str, Any]:
 
 
 def markdown(result: dict[str, Any]) -> str:
+    """The summary table; the same text from a fresh result or from its results json (whose keys are sorted)."""
+    splits = ("train", "test", "general")
+    seeds = {k: result["seeds"][k] for k in splits}
+    scenes = {k: result["scenes"][k] for k in splits}
     lines = [
         "# retrieval_floor: issue 11's acceptance run on held-out shapes scenes (defaults, CLI)",
         "",
-        f"Seeds {result['seeds']}, scenes {result['scenes']}; students pass every floor: **{result['students_pass']}**; "
+        f"Seeds {seeds}, scenes {scenes}; students pass every floor: **{result['students_pass']}**; "
         f"whole run {result['total_wall_s']} s wall, {result['total_cpu_s']} s CPU (students in parallel, one torch "
         "thread each).",
         "",
         "| model | steps | train wall s | train CPU s | " + " | ".join(SHOWN) + " | floors |",
         "| --- | --- | --- | --- | " + " | ".join("---" for _ in SHOWN) + " | --- |",
     ]
-    for name, m in result["models"].items():
+    for name in ("teacher", *STUDENTS):
+        m = result["models"][name]
         figures = " | ".join(f"{m['test_metrics'].get(k, float('nan')):.3f}" for k in SHOWN)
         verdict = "pass" if all(v["pass"] for v in m["floors"].values()) else "FAIL"
         verdict = verdict if name in STUDENTS else f"({verdict})"
@@ -162,7 +167,8 @@ def markdown(result: dict[str, Any]) -> str:
             f"| {name} | {m['steps']} | {m['train']['wall_s']} | {m['train']['cpu_s']} | {figures} | {verdict} |"
         )
     floors_text = ", ".join(f"{k} >= {v}" for k, v in FLOORS.items())
-    lines += ["", f"Floors (students): {floors_text}. The teacher's row is for reference."]
+    kind = result["models"]["teacher"]["config"].get("kind")
+    lines += ["", f"Floors (students): {floors_text}. The teacher's row (kind={kind}) is for reference."]
     return "\n".join(lines)
 
 
@@ -176,7 +182,17 @@ def main() -> None:
         help="keep the corpus and models here (default: a temporary directory); a rerun into the same folder resumes "
         "(committed models are kept, a killed training continues from its checkpoint; times then count the rerun)",
     )
+    ap.add_argument(
+        "--rewrite-md",
+        action="store_true",
+        help="only rewrite benchmarks/results/retrieval_floor.md from the existing retrieval_floor.json (no run)",
+    )
     args = ap.parse_args()
+    if args.rewrite_md:
+        result = json.loads((RESULTS / "retrieval_floor.json").read_text())
+        (RESULTS / "retrieval_floor.md").write_text(markdown(result).rstrip() + "\n")
+        print(markdown(result))
+        return
     if args.work:
         result = run(Path(args.work), args.n, args.test_n, args.seed)
     else:
