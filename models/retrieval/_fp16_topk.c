@@ -6,8 +6,8 @@
  * written best first (a min-heap of k per query, so equal scores keep the earlier row). The GIL is released; with
  * threads > 1 (at most one per 4096 rows, 64 in all) each takes a contiguous share of the rows and the heaps merge.
  *
- * One query: rows are read once, four at a time, each 8-half block widened with vcvtph2ps and fused-multiply-added
- * into eight independent fp32 accumulators. Several queries: blocks of rows are widened once into a cache-resident
+ * One query: rows are read once, in address order, each 8-half block widened with vcvtph2ps and fused-multiply-added
+ * into four independent fp32 accumulators; four rows' sums are reduced together. Several queries: blocks of rows are widened once into a cache-resident
  * fp32 buffer and scored against tiles of 4 queries x 3 rows held in twelve registers.
  *
  * The AVX2/F16C/FMA code is compiled per function (target attribute), so the module builds with any x86-64 gcc or
@@ -26,6 +26,8 @@
 #define TARGET __attribute__((target("avx2,f16c,fma")))
 #define INLINE static inline __attribute__((always_inline, target("avx2,f16c,fma")))
 #endif
+
+#define MAX_THREADS 64
 
 /* ---- a min-heap of the k best (score, row) so far; the root is the k-th best ---- */
 
@@ -82,37 +84,30 @@ INLINE __m128 hsum4(__m256 a, __m256 b, __m256 c, __m256 d) {
 
 TARGET static float half_to_float(uint16_t h) { return _cvtsh_ss(h); }
 
-/* Scores of rows[0..3] (fp16, D each, consecutive) against q, into out[0..3]. */
+/* One row's eight-lane partial sums: four independent accumulators over 32 halves a step. */
+INLINE __m256 dot_row_lanes(const uint16_t *p, Py_ssize_t d8, const float *q) {
+    __m256 x0 = _mm256_setzero_ps(), x1 = x0, x2 = x0, x3 = x0;
+    Py_ssize_t j = 0;
+    for (; j + 32 <= d8; j += 32) {
+        x0 = _mm256_fmadd_ps(widen(p + j), _mm256_loadu_ps(q + j), x0);
+        x1 = _mm256_fmadd_ps(widen(p + j + 8), _mm256_loadu_ps(q + j + 8), x1);
+        x2 = _mm256_fmadd_ps(widen(p + j + 16), _mm256_loadu_ps(q + j + 16), x2);
+        x3 = _mm256_fmadd_ps(widen(p + j + 24), _mm256_loadu_ps(q + j + 24), x3);
+    }
+    for (; j < d8; j += 8) x0 = _mm256_fmadd_ps(widen(p + j), _mm256_loadu_ps(q + j), x0);
+    return _mm256_add_ps(_mm256_add_ps(x0, x1), _mm256_add_ps(x2, x3));
+}
+
+/* Scores of the four consecutive rows at a (D halves each) against q, into out[0..3]. The rows are walked one after
+ * the other, so the addresses rise steadily and the hardware prefetcher streams them (walking the four side by side,
+ * 1 KB apart, kept the prefetcher from streaming on the machine this was tuned on: compute and memory then added up). */
 INLINE void dot4_rows(const uint16_t *a, Py_ssize_t d, const float *q, float *out) {
-    const uint16_t *b = a + d, *c = b + d, *e = c + d;
-    __m256 a0 = _mm256_setzero_ps(), a1 = a0, b0 = a0, b1 = a0, c0 = a0, c1 = a0, e0 = a0, e1 = a0;
-    Py_ssize_t j = 0, d8 = d & ~(Py_ssize_t)7;
-    for (; j + 16 <= d8; j += 16) {
-__m256 q0 = _mm256_loadu_ps(q + j), q1 = _mm256_loadu_ps(q + j + 8);
-        a0 = _mm256_fmadd_ps(widen(a + j), q0, a0);
-        b0 = _mm256_fmadd_ps(widen(b + j), q0, b0);
-        c0 = _mm256_fmadd_ps(widen(c + j), q0, c0);
-        e0 = _mm256_fmadd_ps(widen(e + j), q0, e0);
-        a1 = _mm256_fmadd_ps(widen(a + j + 8), q1, a1);
-        b1 = _mm256_fmadd_ps(widen(b + j + 8), q1, b1);
-        c1 = _mm256_fmadd_ps(widen(c + j + 8), q1, c1);
-        e1 = _mm256_fmadd_ps(widen(e + j + 8), q1, e1);
-    }
-    if (j < d8) {
-        __m256 q0 = _mm256_loadu_ps(q + j);
-        a0 = _mm256_fmadd_ps(widen(a + j), q0, a0);
-        b0 = _mm256_fmadd_ps(widen(b + j), q0, b0);
-        c0 = _mm256_fmadd_ps(widen(c + j), q0, c0);
-        e0 = _mm256_fmadd_ps(widen(e + j), q0, e0);
-    }
-    _mm_storeu_ps(out, hsum4(_mm256_add_ps(a0, a1), _mm256_add_ps(b0, b1), _mm256_add_ps(c0, c1),
-                             _mm256_add_ps(e0, e1)));
-    for (j = d8; j < d; j++) {
-        out[0] += half_to_float(a[j]) * q[j];
-        out[1] += half_to_float(b[j]) * q[j];
-        out[2] += half_to_float(c[j]) * q[j];
-        out[3] += half_to_float(e[j]) * q[j];
-    }
+    Py_ssize_t d8 = d & ~(Py_ssize_t)7;
+    __m256 r0 = dot_row_lanes(a, d8, q), r1 = dot_row_lanes(a + d, d8, q), r2 = dot_row_lanes(a + 2 * d, d8, q),
+           r3 = dot_row_lanes(a + 3 * d, d8, q);
+    _mm_storeu_ps(out, hsum4(r0, r1, r2, r3));
+    for (Py_ssize_t j = d8; j < d; j++)
+        for (int x = 0; x < 4; x++) out[x] += half_to_float(a[x * d + j]) * q[j];
 }
 
 INLINE float dot1_row(const uint16_t *a, Py_ssize_t d, const float *q) {
@@ -225,8 +220,6 @@ static void *run_part(void *arg) {
     _mm_setcsr(csr);
     return NULL;
 }
-
-#define MAX_THREADS 64
 
 /* Score on `threads` threads (contiguous row ranges; the calling thread takes the first), then merge per query. */
 static int search(const uint16_t *g, Py_ssize_t n, Py_ssize_t d, const float *q, Py_ssize_t nq, Py_ssize_t k,
