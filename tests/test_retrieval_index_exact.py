@@ -88,8 +88,8 @@ def test_native_and_torch_paths_agree(n_queries: int) -> None:
 
 
 @needs_native
-@pytest.mark.parametrize("threads", [2, 3, 5])
-def test_native_threads_return_what_one_thread_returns(threads: int) -> None:
+@pytest.mark.parametrize(("threads", "k"), [(2, 12), (3, 12), (5, 12), (5, 9000)])  # 9000 > a thread's 4000 rows
+def test_native_threads_return_what_one_thread_returns(threads: int, k: int) -> None:
     g = torch.Generator().manual_seed(5)
     gallery = F.normalize(torch.randn(20_000, 64, generator=g), dim=-1).half()
     gallery[15_000] = gallery[3]  # an exact tie across two threads' shares: the earlier row ranks first either way
@@ -97,13 +97,14 @@ def test_native_threads_return_what_one_thread_returns(threads: int) -> None:
     out = {}
     for t in (1, threads):
         for nq in (1, 3):
-            s, i = np.empty((nq, 12), np.float32), np.empty((nq, 12), np.int64)
-            index_module._fp16_topk.topk(gallery.numpy(), q[:nq].numpy(), 12, s, i, t)
+            s, i = np.empty((nq, k), np.float32), np.empty((nq, k), np.int64)
+            index_module._fp16_topk.topk(gallery.numpy(), q[:nq].numpy(), k, s, i, t)
             out[t, nq] = s, i
     for nq in (1, 3):
         np.testing.assert_array_equal(out[1, nq][1], out[threads, nq][1])
         np.testing.assert_array_equal(out[1, nq][0], out[threads, nq][0])
         assert list(out[threads, nq][1][0, :2]) == [3, 15_000]
+        assert len(set(out[threads, nq][1][-1].tolist())) == k
 
 
 @needs_native
