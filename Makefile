@@ -8,7 +8,7 @@ PYTEST_ARGS ?=
 .PHONY: install demo demo-t2i test test-all test-gpu lint format bench ui clean
 
 # torch first: `torch==2.13.0` takes the local CPU wheel; installed later by a resolver, pip would fetch CUDA builds.
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml setup.py models/retrieval/_fp16_topk.c
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q torch==2.13.0
 	$(PY) -m pip install -q -e '.[dev]'

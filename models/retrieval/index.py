@@ -6,9 +6,17 @@ import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 import torch
 from safetensors.torch import load_file, save_file
+
+try:  # the C kernel (AVX2 + F16C + FMA), built by `pip install -e .` or `python setup.py build_ext --inplace`
+    from models.retrieval import _fp16_topk
+except ImportError:  # not built (no compiler at install, or run from a bare checkout): the torch path serves
+    _fp16_topk = None
+
+Backend = Literal["auto", "native", "torch"]
 
 INDEX_FILE = "index.safetensors"
 KEYS_FILE = "keys.json"
@@ -24,6 +32,12 @@ class SearchResult:
     scores: torch.Tensor
     indices: torch.Tensor
     keys: list[list[str]]
+    backend: Literal["native", "torch"] = "torch"
+
+
+def native_available() -> bool:
+    """Whether the C kernel is built and this CPU runs it (x86-64 with AVX2, F16C and FMA)."""
+    return _fp16_topk is not None and _fp16_topk.available()
 
 
 class Fp16Index:
@@ -75,18 +89,38 @@ class Fp16Index:
         return cls(tensors["embeddings"], keys, {k: v for k, v in meta.items() if k not in {"dim", "count"}})
 
     @torch.no_grad()
-    def search(self, queries: torch.Tensor, k: int = 10, chunk: int = 1024) -> SearchResult:
+    def search(self, queries: torch.Tensor, k: int = 10, chunk: int = 1024, backend: Backend = "auto") -> SearchResult:
         """Top-``k`` gallery rows by cosine similarity for each query of (Q, D) or (D,); queries are normalised.
-        ``scores`` are fp32 inner products of the fp16 rows with the fp32 query, exact up to fp32 rounding."""
+        ``scores`` are fp32 inner products of the fp16 rows with the fp32 query, exact up to fp32 rounding.
+        ``backend``: "native" is the C kernel (one streaming pass on ``torch.get_num_threads()`` threads), "torch" the
+        portable path (``chunk`` rows per GEMM for batches); "auto" takes the kernel where ``native_available()``."""
         q = torch.nn.functional.normalize(queries.float().reshape(-1, self.dim), dim=-1)
         k = min(k, len(self))
-        if q.shape[0] == 1:
+        if backend == "auto":
+            backend = "native" if native_available() else "torch"
+        if backend == "native":
+            scores, idx = self._search_native(q, k)
+        elif backend != "torch":
+            raise ValueError(f"backend must be auto, native or torch, got {backend!r}")
+        elif q.shape[0] == 1:
             scores, idx = self._search_one(q[0], k)
             scores, idx = scores[None], idx[None]
         else:
             scores, idx = self._search_many(q, k, chunk)
         keys = [[self.keys[i] for i in row.tolist()] for row in idx]
-        return SearchResult(scores=scores, indices=idx, keys=keys)
+        return SearchResult(scores=scores, indices=idx, keys=keys, backend=backend)
+
+    def _search_native(self, q: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:
+        # The kernel scores each row once (fp16 widened exactly, fp32 multiply-adds) and keeps a heap of k per
+        # query; batches widen blocks of rows once and score them against tiles of queries in registers.
+        if not native_available():
+            raise RuntimeError(
+                "the native fp16 kernel is not built or this CPU lacks AVX2/F16C/FMA; use backend='torch'"
+            )
+        scores, idx = torch.empty(q.shape[0], k), torch.empty(q.shape[0], k, dtype=torch.long)
+        threads = torch.get_num_threads()
+        _fp16_topk.topk(self.embeddings.numpy(), q.contiguous().numpy(), k, scores.numpy(), idx.numpy(), threads)
+        return scores, idx
 
     def _search_one(self, q: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:
         # One streaming fp16 matrix-vector pass (torch's fp16 GEMV, fp32 accumulation, fp16 output), then an exact
