@@ -6,7 +6,6 @@ guided evaluation per step) -> ``unet_cfg_step_distilled_16`` -> ``_8`` -> ``_4`
 as unet_cfg_distill's docstring composes them). Every asset runs ``shardsmith train`` through ``launch_training``.
 """
 
-import json
 from typing import Any
 
 from dagster import (
@@ -23,7 +22,7 @@ from dagster import (
 
 from assets.checks import check_result
 from assets.resources import StorageResource
-from assets.training.launch import TRAINING_RETRY, TrainingResource, launch_training
+from assets.training.launch import TRAINING_RETRY, TrainingResource, launch_training, trainer_settings
 
 STEP_STAGES = (16, 8, 4)  # the teacher samples in 32 steps (t2i_teacher's sample_steps); each stage halves them
 NEAR_TEACHER = "its samples on fixed noise and prompts, from the saved pipelines, are within max_mse of its teacher's"
@@ -102,12 +101,9 @@ def t2i_teacher(
     training: TrainingResource,
     pipes: PipesSubprocessClient,
 ) -> MaterializeResult:
-    settings = {
-        "steps": config.steps,
-        "batch_size": config.batch_size,
-        "eval_data": storage.dataset_url("shapes/test"),
-        **json.loads(config.settings),
-    }
+    settings = trainer_settings(
+        config.settings, steps=config.steps, batch_size=config.batch_size, eval_data=storage.dataset_url("shapes/test")
+    )
     data = [storage.dataset_url("shapes/train")]
     return _train(context, training, pipes, "t2i_teacher", "t2i_teacher", data, settings)
 
@@ -133,12 +129,9 @@ def unet_pruned(
 ) -> MaterializeResult:
     from pipelines.checks.diffusion import near_teacher, params_reduced
 
-    settings = {
-        "steps": config.steps,
-        "batch_size": config.batch_size,
-        "eval_data": storage.dataset_url("shapes/test"),
-        **json.loads(config.settings),
-    }
+    settings = trainer_settings(
+        config.settings, steps=config.steps, batch_size=config.batch_size, eval_data=storage.dataset_url("shapes/test")
+    )
     teacher, out = training.model_dir("t2i_teacher"), training.model_dir("unet_pruned")
     data = [storage.dataset_url("shapes/train")]
     result = _train(context, training, pipes, "unet_prune", "unet_pruned", data, settings, teacher=str(teacher))
@@ -171,7 +164,7 @@ def distilled_asset(name: str, trainer: str, teacher_name: str, base: dict[str, 
     ) -> MaterializeResult:
         from pipelines.checks.diffusion import near_teacher
 
-        settings = {"steps": config.steps, "batch_size": config.batch_size, **base, **json.loads(config.settings)}
+        settings = trainer_settings(config.settings, steps=config.steps, batch_size=config.batch_size, **base)
         teacher, out = training.model_dir(teacher_name), training.model_dir(name)
         data = [storage.dataset_url("shapes/train")]
         result = _train(context, training, pipes, trainer, name, data, settings, teacher=str(teacher))
