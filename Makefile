@@ -23,7 +23,7 @@ install: $(STAMP)
 demo: install
 	$(PY) -m dagster_project.demo
 
-demo-t2i: install  # the demo plus the text-to-image chain (long on 2 cores: see README)
+demo-t2i: install  # the demo plus the text-to-image chain at 16 px (its teacher alone is longer than the demo: see README)
 	SHARDSMITH_DEMO_T2I=1 $(PY) -m dagster_project.demo
 
 test: install

@@ -12,18 +12,40 @@ from pathlib import Path
 # The retrieval chain at a demo budget (the trainers' own defaults are the real run's): an open_clip teacher (a BLIP one
 # distils through B x B matching passes a step, too slow for the demo) and the student, 100 steps each.
 DEMO_TRAINING = {"cpu_threads": 1, "batch_size": 32, "log_every": 10, "checkpoint_every": 50, "warmup_steps": 10}
+# The text-to-image chain at 16 px (make demo-t2i): the teacher at the 16 px budget benchmarks/diffusion.py trains its
+# teacher with (1000 steps of 32, lr 2e-3, UNet channels 16/32/32), the students 40 steps each, their final metrics on
+# 2 prompts (the pruned student's in 8 steps, its analysis on the units only); the shapes classifier, prompt_fidelity's
+# judge, at the samples' 16 px.
+T2I = {"cpu_threads": 1, "log_every": 10, "checkpoint_every": 250}
+STUDENT = {**T2I, "eval_prompts": 2, "warmup_steps": 0}
+T2I_TEACHER = {**T2I, "resolution": 16, "block_out_channels": [16, 32, 32], "lr": 2e-3, "eval_samples": 32}
+PRUNE = {**T2I, "analysis": "units", "calib_prompts": 4, "latency_repeats": 1, "eval_samples": 16, "sample_steps": 8}
 DEMO_RUN_CONFIG = {
     "ops": {
         "retrieval_teacher": {"config": {"settings": json.dumps({**DEMO_TRAINING, "kind": "open_clip", "steps": 100})}},
         "retrieval_student": {"config": {"settings": json.dumps({**DEMO_TRAINING, "steps": 100})}},
+        "shapes_classifier": {"config": {"settings": json.dumps({"image_size": 16, "steps": 400, "cpu_threads": 1})}},
+        "t2i_teacher": {"config": {"steps": 1000, "batch_size": 32, "settings": json.dumps(T2I_TEACHER)}},
+        "unet_pruned": {"config": {"steps": 40, "batch_size": 16, "settings": json.dumps(PRUNE)}},
+        "unet_cfg_distilled": {
+            "config": {"steps": 40, "batch_size": 16, "settings": json.dumps({**STUDENT, "sample_steps": 8})}
+        },
+        **{
+            f"{chain}_{n}": {"config": {"steps": 40, "batch_size": 16, "settings": json.dumps(STUDENT)}}
+            for chain in ("unet_step_distilled", "unet_cfg_step_distilled")
+            for n in (16, 8, 4)
+        },
     }
 }
 RETRIEVAL_FIGURES = ("i2t_r@1", "t2i_r@1", "t2i_r@10", "replace-att_acc", "swap-att_acc", "replace-count_acc")
+T2I_MODELS = (
+    "t2i_teacher", "unet_pruned", "unet_step_distilled_4", "unet_cfg_distilled", "unet_cfg_step_distilled_4",
+)  # fmt: skip
 
 
 def demo_assets(assets, with_t2i: bool) -> list:
-    """Every asset, except the text-to-image chain (``assets/training/diffusion.py``) unless ``with_t2i``: at its
-    demo budgets the chain's nine model directories take far longer than the 10-minute demo on 2 cores
+    """Every asset, except the text-to-image chain (``assets/training/diffusion.py``) unless ``with_t2i``: with a
+    teacher that follows its colour prompts the chain takes far longer than the 10-minute demo on 2 cores
     (``make demo-t2i`` materializes everything)."""
     from dagster import load_assets_from_modules
 
@@ -31,6 +53,12 @@ def demo_assets(assets, with_t2i: bool) -> list:
 
     t2i = {key for a in load_assets_from_modules([diffusion]) for key in a.keys}
     return [a for a in assets if with_t2i or not set(a.keys) & t2i]
+
+
+def run_config(assets: list) -> dict:
+    """DEMO_RUN_CONFIG for the selected assets only (Dagster rejects config of ops outside the run)."""
+    names = {key.to_user_string() for a in assets for key in a.keys}
+    return {"ops": {op: c for op, c in DEMO_RUN_CONFIG["ops"].items() if op in names}}
 
 
 def _prepare_env(out: Path) -> None:
@@ -69,7 +97,7 @@ def main() -> int:
         selected,
         instance=instance,
         resources=resources,
-        run_config=DEMO_RUN_CONFIG,
+        run_config=run_config(selected),
         tags={ASSET_PARTITION_RANGE_START_TAG: shards[0], ASSET_PARTITION_RANGE_END_TAG: shards[-1]},
     )
     print(
@@ -98,6 +126,7 @@ def main() -> int:
         print(f"  contact sheet: {sheet}")
         ok &= report.ok
     _print_retrieval(Path(resources["training"].models_root))
+    _print_t2i(Path(resources["training"].models_root))
     print(
         f"\nlook closer:  .venv/bin/shardsmith stats {root}/ingest   |   .venv/bin/shardsmith show {root}/personalization KEY --out x.png"
         "   |   make ui  (the runs above are in its history)"
@@ -121,6 +150,29 @@ def _print_retrieval(models: Path) -> None:
         size = (index / "index.safetensors").stat().st_size
         print(f"retrieval_index: {index}  [{meta['count']} x {meta['dim']} fp16, {size} bytes]")
         print(f'  search it:  .venv/bin/shardsmith search {index} "a small red circle" --k 8 --out hits.png')
+
+
+def _print_t2i(models: Path) -> None:
+    """The text-to-image chain's committed models: UNet parameters, how they sample, and a generate command."""
+    from pipelines.checks.diffusion import sampler_of, unet_params
+    from pipelines.training.card import ModelDir
+
+    shown = None
+    for name in T2I_MODELS:
+        model = ModelDir(models / name)
+        if not model.committed():
+            continue
+        sampler = sampler_of(model.path)
+        steps = f"{sampler.steps} steps" if sampler.steps else "any steps"
+        evals = "1 evaluation" if sampler.guided or sampler.baked_guidance is not None else "2 evaluations (CFG)"
+        print(f"{name}: {model.path}  [UNet {unet_params(model.path)} params, {steps} of {evals}]")
+        shown = shown or model.path
+    if shown is not None:
+        final = models / "unet_cfg_step_distilled_4"
+        example = final if ModelDir(final).committed() else shown
+        print(
+            f'  generate:  .venv/bin/shardsmith generate {example} --prompt "a large plain red circle in the center" --n 4 --out gen'
+        )
 
 
 def _grid(reader, path: Path) -> None:

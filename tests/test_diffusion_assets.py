@@ -31,16 +31,20 @@ def test_every_stage_depends_on_its_teacher(chain):
         "unet_cfg_step_distilled_4": "unet_cfg_step_distilled_8",
     }
     assert set(chain) == {"t2i_teacher", *teachers}
-    assert _upstream(chain["t2i_teacher"]) == {"shapes_corpus"}
+    judged = {"t2i_teacher", "unet_pruned", "unet_step_distilled_4", "unet_cfg_step_distilled_4"}  # prompt_fidelity
+    assert _upstream(chain["t2i_teacher"]) == {"shapes_corpus", "shapes_classifier"}
     for student, teacher in teachers.items():
-        assert _upstream(chain[student]) == {"shapes_corpus", teacher}, student
+        classifier = {"shapes_classifier"} if student in judged else set()
+        assert _upstream(chain[student]) == {"shapes_corpus", teacher, *classifier}, student
 
 
 def test_students_carry_the_checks(chain):
     def checks(name: str) -> set[str]:
         return {spec.name for spec in chain[name].check_specs if spec.asset_key == AssetKey(name)}
 
-    assert checks("t2i_teacher") == {"loss_fell"}
-    assert checks("unet_pruned") == {"loss_fell", "params_reduced", "near_teacher"}
-    for name in set(chain) - {"t2i_teacher", "unet_pruned"}:
+    assert checks("t2i_teacher") == {"loss_fell", "prompt_fidelity"}
+    assert checks("unet_pruned") == {"loss_fell", "params_reduced", "near_teacher", "prompt_fidelity"}
+    for name in ("unet_step_distilled_4", "unet_cfg_step_distilled_4"):
+        assert checks(name) == {"loss_fell", "near_teacher", "prompt_fidelity"}, name
+    for name in set(chain) - {"t2i_teacher", "unet_pruned", "unet_step_distilled_4", "unet_cfg_step_distilled_4"}:
         assert checks(name) == {"loss_fell", "near_teacher"}, name

@@ -8,9 +8,13 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
+import torch
 
 from models.diffusion.teacher import build_tiny_teacher, save_teacher
-from pipelines.checks.diffusion import CHAIN_FILE, near_teacher, params_reduced, unet_params
+from models.training.attribute_cnn import AttributeCNN
+from pipelines.checks.diffusion import CHAIN_FILE, near_teacher, params_reduced, prompt_fidelity, unet_params
+from pipelines.training.card import ModelDir
+from pipelines.training.trainers.shapes_classifier import LABELS, MAX_OBJECTS
 from tests.distill_fixtures import TINY, teacher_dir
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -67,3 +71,36 @@ def test_a_baked_step_student_is_compared_at_twice_its_steps_and_its_baked_scale
     result = near_teacher(student, teacher, max_mse=1e-6, w=2.0, steps=16)
     assert (result.metadata["student_steps"], result.metadata["teacher_steps"], result.metadata["w"]) == (4, 8, 6.0)
     assert not result.passed
+
+
+def _classifier_dir(root: Path, colour_bias: dict[str, float]) -> Path:
+    """A committed shapes_classifier directory whose CNN answers the same colours whatever the image (zero head
+    weights, the biases set): prompt fidelity is then known exactly, the share of prompts of its top colour."""
+    heads = {head: len(names) for head, names in LABELS.items()} | {"objects": MAX_OBJECTS}
+    model = AttributeCNN(heads, width=8)
+    with torch.no_grad():
+        model.heads["colour"].weight.zero_()
+        model.heads["colour"].bias.fill_(-5.0)
+        for name, value in colour_bias.items():
+            model.heads["colour"].bias[LABELS["colour"].index(name)] = value
+    out = ModelDir(root)
+    model.save_pretrained(out.model)
+    out.write_card({"trainer": "shapes_classifier", "config": {"image_size": 16}})
+    out.commit()
+    return root
+
+
+def test_prompt_fidelity_fails_when_the_colour_does_not_follow_the_prompt(teacher, tmp_path):
+    """A classifier that sees red in every sample (as in the samples of a model that ignores its prompts) scores 1/6
+    on the corpus' six colours x six shapes: under the default floor, above a floor under chance."""
+    always_red = _classifier_dir(tmp_path / "red", {"red": 5.0})
+    result = prompt_fidelity(teacher, always_red, floor=0.3, steps=2)
+    assert not result.passed and result.metadata["fidelity_colour"] == round(1 / 6, 4)
+    assert result.metadata["fidelity_samples"] == 36 and result.metadata["steps"] == 2
+    assert prompt_fidelity(teacher, always_red, floor=0.1, steps=2).passed
+
+
+def test_prompt_fidelity_samples_a_baked_student_at_its_own_steps_and_scale(teacher, tmp_path):
+    student = _copy(teacher, tmp_path / "baked", record={"steps": 4, "guided": False, "baked_guidance": 6.0})
+    result = prompt_fidelity(student, _classifier_dir(tmp_path / "c", {"blue": 5.0}), floor=0.1, w=2.0, steps=16, n=6)
+    assert (result.metadata["steps"], result.metadata["w"], result.metadata["fidelity_samples"]) == (4, 6.0, 6)

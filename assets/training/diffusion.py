@@ -6,7 +6,7 @@ guided evaluation per step) -> ``unet_cfg_step_distilled_16`` -> ``_8`` -> ``_4`
 as unet_cfg_distill's docstring composes them). Every asset runs ``shardsmith train`` through ``launch_training``.
 """
 
-import json
+from pathlib import Path
 from typing import Any
 
 from dagster import (
@@ -23,23 +23,38 @@ from dagster import (
 
 from assets.checks import check_result
 from assets.resources import StorageResource
-from assets.training.launch import TRAINING_RETRY, TrainingResource, launch_training
+from assets.training.launch import TRAINING_RETRY, TrainingResource, launch_training, trainer_settings
 
 STEP_STAGES = (16, 8, 4)  # the teacher samples in 32 steps (t2i_teacher's sample_steps); each stage halves them
 NEAR_TEACHER = "its samples on fixed noise and prompts, from the saved pipelines, are within max_mse of its teacher's"
+FIDELITY = (
+    "the share of its samples (from the saved pipeline, fixed noise, one per corpus colour x shape prompt) whose colour "
+    "the shapes_classifier names as the prompt's is at least min_fidelity (chance: 1/6)"
+)
 # Bounds the demo's budgets clear and a broken student (random UNet, wrong teacher) does not; set them per run.
 DEFAULT_MAX_MSE = 0.02
+DEFAULT_MIN_FIDELITY = 0.3  # chance is 1/6; a random-weight UNet scores about chance
+FINAL_STAGE = STEP_STAGES[-1]  # prompt_fidelity runs on the teacher and the chain's end models: pruned, 4-step students
 
 
-class TeacherTrainConfig(Config):
-    """``steps`` and ``batch_size``: the training budget (the demo's: tiny); ``settings``: other trainer keys as JSON."""
+class FidelityConfig(Config):
+    """``min_fidelity``: prompt_fidelity's floor on the share of samples in the prompt's colour."""
+
+    min_fidelity: float = DEFAULT_MIN_FIDELITY
+
+
+class TeacherTrainConfig(FidelityConfig):
+    """``steps`` and ``batch_size``: the training budget (the demo's: tiny); ``settings``: other trainer keys as JSON;
+    ``guidance`` and ``check_steps``: how prompt_fidelity samples (two-evaluation CFG)."""
 
     steps: int = 150
     batch_size: int = 16
     settings: str = "{}"
+    guidance: float = 4.0
+    check_steps: int = 32
 
 
-class StudentTrainConfig(Config):
+class StudentTrainConfig(FidelityConfig):
     """``max_mse``: the near_teacher bound (mean squared pixel error in [0, 1]); ``guidance``: its CFG scale; a
     step-distilled student samples in its own steps, its teacher in twice as many."""
 
@@ -48,7 +63,7 @@ class StudentTrainConfig(Config):
     settings: str = "{}"
     max_mse: float = DEFAULT_MAX_MSE
     guidance: float = 4.0
-    check_steps: int = 8  # near_teacher's DDIM steps for a student that samples in any number (pruned, guided)
+    check_steps: int = 8  # the checks' DDIM steps for a student that samples in any number (pruned, guided)
 
 
 class PrunedTrainConfig(StudentTrainConfig):
@@ -82,6 +97,14 @@ def _with_checks(result: MaterializeResult, checks: list[AssetCheckResult]) -> M
     )
 
 
+def fidelity_check(model: Path, training: TrainingResource, config: TeacherTrainConfig | StudentTrainConfig):
+    """prompt_fidelity of a saved pipeline against the ``shapes_classifier`` asset's model directory."""
+    from pipelines.checks.diffusion import prompt_fidelity
+
+    classifier = training.model_dir("shapes_classifier")
+    return prompt_fidelity(model, classifier, config.min_fidelity, config.guidance, config.check_steps)
+
+
 def _specs(name: str, *extra: tuple[str, str]) -> list[AssetCheckSpec]:
     checks = [("loss_fell", "The loss fell during training."), *extra]
     return [AssetCheckSpec(check, asset=name, description=text) for check, text in checks]
@@ -89,10 +112,10 @@ def _specs(name: str, *extra: tuple[str, str]) -> list[AssetCheckSpec]:
 
 @asset(
     group_name="training",
-    deps=[AssetKey("shapes_corpus")],
+    deps=[AssetKey("shapes_corpus"), AssetKey("shapes_classifier")],
     kinds={"pytorch", "diffusers"},
     retry_policy=TRAINING_RETRY,
-    check_specs=_specs("t2i_teacher"),
+    check_specs=_specs("t2i_teacher", ("prompt_fidelity", FIDELITY)),
     description="A tiny pixel-space text-to-image diffusers pipeline trained on the shapes train split.",
 )
 def t2i_teacher(
@@ -102,25 +125,24 @@ def t2i_teacher(
     training: TrainingResource,
     pipes: PipesSubprocessClient,
 ) -> MaterializeResult:
-    settings = {
-        "steps": config.steps,
-        "batch_size": config.batch_size,
-        "eval_data": storage.dataset_url("shapes/test"),
-        **json.loads(config.settings),
-    }
+    settings = trainer_settings(
+        config.settings, steps=config.steps, batch_size=config.batch_size, eval_data=storage.dataset_url("shapes/test")
+    )
     data = [storage.dataset_url("shapes/train")]
-    return _train(context, training, pipes, "t2i_teacher", "t2i_teacher", data, settings)
+    result = _train(context, training, pipes, "t2i_teacher", "t2i_teacher", data, settings)
+    return _with_checks(result, [check_result(fidelity_check(training.model_dir("t2i_teacher"), training, config))])
 
 
 @asset(
     group_name="training",
-    deps=[AssetKey("shapes_corpus"), AssetKey("t2i_teacher")],
+    deps=[AssetKey("shapes_corpus"), AssetKey("t2i_teacher"), AssetKey("shapes_classifier")],
     kinds={"pytorch", "diffusers"},
     retry_policy=TRAINING_RETRY,
     check_specs=_specs(
         "unet_pruned",
         ("params_reduced", "the saved UNet, loaded with diffusers, has at most max_param_fraction of the teacher's"),
         ("near_teacher", NEAR_TEACHER),
+        ("prompt_fidelity", FIDELITY),
     ),
     description="The teacher's UNet with BK-SDM block removal, retrained with feature distillation from it.",
 )
@@ -133,33 +155,38 @@ def unet_pruned(
 ) -> MaterializeResult:
     from pipelines.checks.diffusion import near_teacher, params_reduced
 
-    settings = {
-        "steps": config.steps,
-        "batch_size": config.batch_size,
-        "eval_data": storage.dataset_url("shapes/test"),
-        **json.loads(config.settings),
-    }
+    settings = trainer_settings(
+        config.settings, steps=config.steps, batch_size=config.batch_size, eval_data=storage.dataset_url("shapes/test")
+    )
     teacher, out = training.model_dir("t2i_teacher"), training.model_dir("unet_pruned")
     data = [storage.dataset_url("shapes/train")]
     result = _train(context, training, pipes, "unet_prune", "unet_pruned", data, settings, teacher=str(teacher))
     checks = [
         params_reduced(out, teacher, config.max_param_fraction),
         near_teacher(out, teacher, config.max_mse, config.guidance, config.check_steps),
+        fidelity_check(out, training, config),
     ]
     return _with_checks(result, [check_result(c) for c in checks])
 
 
-def distilled_asset(name: str, trainer: str, teacher_name: str, base: dict[str, Any], description: str):
+def distilled_asset(
+    name: str, trainer: str, teacher_name: str, base: dict[str, Any], description: str, fidelity: bool = False
+):
     """One distillation stage: ``trainer`` with ``--teacher`` the model directory of asset ``teacher_name``, then its
-    near_teacher check against that teacher."""
+    near_teacher check against that teacher (and, with ``fidelity``, prompt_fidelity)."""
+    extra = [("prompt_fidelity", FIDELITY)] if fidelity else []
 
     @asset(
         name=name,
         group_name="training",
-        deps=[AssetKey("shapes_corpus"), AssetKey(teacher_name)],
+        deps=[
+            AssetKey("shapes_corpus"),
+            AssetKey(teacher_name),
+            *([AssetKey("shapes_classifier")] if fidelity else []),
+        ],
         kinds={"pytorch", "diffusers"},
         retry_policy=TRAINING_RETRY,
-        check_specs=_specs(name, ("near_teacher", NEAR_TEACHER)),
+        check_specs=_specs(name, ("near_teacher", NEAR_TEACHER), *extra),
         description=description,
     )
     def stage(
@@ -171,13 +198,13 @@ def distilled_asset(name: str, trainer: str, teacher_name: str, base: dict[str, 
     ) -> MaterializeResult:
         from pipelines.checks.diffusion import near_teacher
 
-        settings = {"steps": config.steps, "batch_size": config.batch_size, **base, **json.loads(config.settings)}
+        settings = trainer_settings(config.settings, steps=config.steps, batch_size=config.batch_size, **base)
         teacher, out = training.model_dir(teacher_name), training.model_dir(name)
         data = [storage.dataset_url("shapes/train")]
         result = _train(context, training, pipes, trainer, name, data, settings, teacher=str(teacher))
-        return _with_checks(
-            result, [check_result(near_teacher(out, teacher, config.max_mse, config.guidance, config.check_steps))]
-        )
+        checks = [near_teacher(out, teacher, config.max_mse, config.guidance, config.check_steps)]
+        checks += [fidelity_check(out, training, config)] if fidelity else []
+        return _with_checks(result, [check_result(c) for c in checks])
 
     return stage
 
@@ -188,7 +215,8 @@ def step_chain(prefix: str, first_teacher: str, guided: bool) -> list[AssetsDefi
     for n in STEP_STAGES:
         how = "guided (w an input)" if guided else "the teacher's CFG baked in"
         text = f"Progressive distillation: {n} DDIM steps of one evaluation ({how}) do {teacher}'s {2 * n}."
-        stages.append(distilled_asset(f"{prefix}_{n}", "unet_step_distill", teacher, {"target_steps": n}, text))
+        base = {"target_steps": n}
+        stages.append(distilled_asset(f"{prefix}_{n}", "unet_step_distill", teacher, base, text, n == FINAL_STAGE))
         teacher = f"{prefix}_{n}"
     return stages
 

@@ -52,6 +52,12 @@ class TrainingResource(ConfigurableResource):
         return prefix + args
 
 
+def trainer_settings(overrides: str, **base: Any) -> dict[str, Any]:
+    """The trainer keys an asset passes: ``base`` (its config's budget, data URLs), then the run config's JSON
+    ``settings`` over them (``{"steps": 500}``)."""
+    return {**base, **json.loads(overrides)}
+
+
 def launch_training(
     context: AssetExecutionContext,
     pipes: PipesSubprocessClient,

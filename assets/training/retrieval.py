@@ -2,7 +2,6 @@
 hard negatives and LwF replay, and ``retrieval_index``, the student's fp16 index over a gallery (the test split)."""
 
 import hashlib
-import json
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -22,7 +21,7 @@ from dagster import (
 
 from assets.checks import check_result
 from assets.resources import StorageResource
-from assets.training.launch import TRAINING_RETRY, TrainingResource, image_md, launch_training
+from assets.training.launch import TRAINING_RETRY, TrainingResource, image_md, launch_training, trainer_settings
 from assets.training.negatives import negatives_url
 from pipelines.checks.retrieval import eval_floors, index_faithful
 from pipelines.training.card import ModelDir
@@ -68,7 +67,7 @@ def _train(
     **parents: str,
 ) -> MaterializeResult:
     """Launch ``shardsmith train TRAINER`` on ``data``, evaluated on the negatives' test split, with the floors check."""
-    settings = {"eval_data": negatives_url(storage, "test"), **json.loads(config.settings)}
+    settings = trainer_settings(config.settings, eval_data=negatives_url(storage, "test"))
     out = training.model_dir(trainer)
     command = training.command(trainer, data, out, settings, **parents)
     return launch_training(context, pipes, command, out, [floors_check(config.floors)])

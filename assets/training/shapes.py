@@ -1,7 +1,5 @@
 """The shapes corpus (train, test and general splits) and the ``shapes_classifier`` model trained on it."""
 
-import json
-
 from dagster import (
     AssetCheckSpec,
     AssetExecutionContext,
@@ -14,7 +12,7 @@ from dagster import (
 )
 
 from assets.resources import StorageResource
-from assets.training.launch import TRAINING_RETRY, TrainingResource, launch_training
+from assets.training.launch import TRAINING_RETRY, TrainingResource, launch_training, trainer_settings
 from pipelines.loaders import open_shards
 from pipelines.sources.shapes import ShapesConfig, write_shapes_source
 
@@ -71,7 +69,7 @@ def shapes_classifier(
     training: TrainingResource,
     pipes: PipesSubprocessClient,
 ) -> MaterializeResult:
-    settings = {"eval_data": storage.dataset_url("shapes/test"), **json.loads(config.settings)}
+    settings = trainer_settings(config.settings, eval_data=storage.dataset_url("shapes/test"))
     out = training.model_dir("shapes_classifier")
     command = training.command("shapes_classifier", [storage.dataset_url("shapes/train")], out, settings)
     return launch_training(context, pipes, command, out)

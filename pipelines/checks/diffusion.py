@@ -128,3 +128,49 @@ def near_teacher(
     return outcome(
         "near_teacher", problems, mse=round(mse, 6), max_mse=max_mse, student_steps=s_steps, teacher_steps=t_steps, w=w
     )
+
+
+# prompt_fidelity: colour, which a demo-sized teacher learns (the demo's shapes classifier names the shapes of rendered
+# scenes far less surely than their colours); chance among the six corpus colours is 1/6.
+FIDELITY_HEAD = "colour"
+FIDELITY_PROMPTS = 36  # every corpus colour x shape once
+
+
+def classifier_of(classifier_dir: Path) -> tuple[torch.nn.Module, int]:
+    """A committed ``shapes_classifier`` model directory's CNN (``model/``, safetensors) and its training resolution."""
+    from models.training.attribute_cnn import AttributeCNN
+
+    config = json.loads((Path(classifier_dir) / "card.json").read_text())["config"]
+    return AttributeCNN.from_pretrained(Path(classifier_dir) / "model").eval(), int(config["image_size"])
+
+
+def prompt_fidelity(
+    model_dir: Path,
+    classifier_dir: Path,
+    floor: float,
+    w: float = 4.0,
+    steps: int | None = None,
+    head: str = FIDELITY_HEAD,
+    n: int = FIDELITY_PROMPTS,
+    seed: int = 0,
+) -> CheckOutcome:
+    """At least ``floor`` of the model's samples, one per single-object prompt of ``fidelity_prompts(n)`` on fixed
+    noise, show the prompt's ``head`` (colour or shape) by the classifier's argmax among the values the prompts use.
+    Sampling as near_teacher's: the student's own steps (else ``steps``, else 32) and baked CFG scale, else w."""
+    from pipelines.training.t2i_generate import fidelity_prompts, score_fidelity
+
+    items = fidelity_prompts(n)
+    config = json.loads((pipeline_dir(model_dir) / "unet" / "config.json").read_text())
+    size, channels = int(config["sample_size"]), int(config["in_channels"])
+    noise = torch.randn(len(items), channels, size, size, generator=torch.Generator().manual_seed(seed))
+    sampler = sampler_of(model_dir)
+    w = sampler.baked_guidance if sampler.baked_guidance is not None else w
+    s = sampler.steps or steps or DEFAULT_STEPS
+    images = sample_dir(model_dir, [p for p, _, _ in items], noise, s, w)
+    classifier, resolution = classifier_of(classifier_dir)
+    scores = score_fidelity(images, items, classifier, resolution)
+    share = scores[f"fidelity_{head}"]
+    problems = (
+        [] if share >= floor else [f"{share:.3f} of {len(items)} samples show the prompt's {head}, under {floor}"]
+    )
+    return outcome("prompt_fidelity", problems, **scores, head=head, floor=floor, steps=s, w=w)
