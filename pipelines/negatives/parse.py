@@ -82,13 +82,78 @@ def _normalise_case(caption: str) -> str:
     return lowered if len(lowered) == len(caption) else caption
 
 
-def _word(token: Any, caption: str) -> Word:
-    start, end = token.idx, token.idx + len(token.text)
-    return Word(token.i, caption[start:end], start, end, token.pos_, token.tag_, token.dep_, token.head.i)
+_NP_DEPS = frozenset(("oprd", "nsubj", "dobj", "nsubjpass", "pcomp", "pobj", "dative", "appos", "attr", "ROOT"))
+_NP_POS = frozenset(("NOUN", "PROPN", "PRON"))
 
 
-def _phrase(chunk: Any, words: Sequence[Word], caption: str) -> NounPhrase:
-    inner = [words[t.i] for t in chunk if t.i != chunk.root.i]
+@functools.cache
+def _name(strings: Any, key: int) -> str:
+    return strings[key]
+
+
+def _words(doc: Any, caption: str) -> tuple[Word, ...]:
+    """The doc's tokens read through one `to_array` (token objects cost more than the rest of the parse)."""
+    from spacy.attrs import DEP, HEAD, IDX, LENGTH, POS, TAG
+
+    rows = doc.to_array([IDX, LENGTH, POS, TAG, DEP]).tolist()
+    heads = doc.to_array([HEAD]).astype("int64").tolist()  # relative offsets, stored as uint64
+    strings = doc.vocab.strings
+    return tuple(
+        Word(i, caption[s : s + n], s, s + n, _name(strings, p), _name(strings, t), _name(strings, d), i + h)
+        for i, ((s, n, p, t, d), h) in enumerate(zip(rows, heads, strict=True))
+    )
+
+
+def _left_edges(words: Sequence[Word]) -> list[int]:
+    """The first token of each token's subtree (spaCy's `left_edge`)."""
+    edges = list(range(len(words)))
+    for word in words:
+        node, seen = word, 0
+        while node.head != node.index and seen < len(words):
+            node, seen = words[node.head], seen + 1
+            edges[node.index] = min(edges[node.index], word.index)
+    return edges
+
+
+def _depth(words: Sequence[Word], index: int) -> int:
+    n = 0
+    while words[index].head != index:
+        index, n = words[index].head, n + 1
+    return n
+
+
+def _root(words: Sequence[Word], start: int, end: int) -> int:
+    """spaCy's `Span.root` of `words[start:end]`: a sentence root inside, else the word nearest the root."""
+    inside = range(start, end)
+    sentence_root = next((i for i in inside if words[i].head == i), None)
+    if sentence_root is not None:
+        return sentence_root
+    outside = [i for i in inside if not start <= words[i].head < end]
+    return min(outside, key=lambda i: _depth(words, i)) if outside else start
+
+
+def noun_chunks(words: Sequence[Word]) -> list[tuple[int, int, int]]:
+    """spaCy's English noun chunks (`spacy/lang/en/syntax_iterators.py`) on `Word`s: (start, end, root) token
+    indices (tests/test_negatives_parse.py compares them with spaCy's own)."""
+    edges = _left_edges(words)
+    found: list[tuple[int, int, int]] = []
+    prev_end = -1
+    for word in words:
+        if word.pos not in _NP_POS or edges[word.index] <= prev_end:
+            continue
+        head = word
+        if word.dep == "conj":
+            while head.dep == "conj" and head.head < head.index:
+                head = words[head.head]
+        if word.dep in _NP_DEPS or (word.dep == "conj" and head.dep in _NP_DEPS):
+            prev_end = word.index
+            found.append((edges[word.index], word.index + 1, _root(words, edges[word.index], word.index + 1)))
+    return found
+
+
+def _phrase(chunk: tuple[int, int, int], words: Sequence[Word], caption: str) -> NounPhrase:
+    first, end, root = chunk
+    inner = [w for w in words[first:end] if w.index != root]
     determiner = next((w for w in inner if w.dep in {"det", "predet"} and w.pos == "DET"), None)
     numerals = tuple(w for w in inner if w.pos == "NUM" or w.dep in {"nummod", "quantmod"})
     modifiers = tuple(
@@ -99,13 +164,13 @@ def _phrase(chunk: Any, words: Sequence[Word], caption: str) -> NounPhrase:
         and w.dep in _MODIFIER_DEPS
         and w.pos not in {"PUNCT", "CCONJ", "PART"}
     )
-    start, end = chunk.start_char, chunk.end_char
-    return NounPhrase(caption[start:end], start, end, words[chunk.root.i], determiner, modifiers, numerals)
+    start, stop = words[first].start, words[end - 1].end
+    return NounPhrase(caption[start:stop], start, stop, words[root], determiner, modifiers, numerals)
 
 
 def _from_doc(doc: Any, caption: str) -> ParsedCaption:
-    words = tuple(_word(t, caption) for t in doc)
-    phrases = tuple(_phrase(chunk, words, caption) for chunk in doc.noun_chunks)
+    words = _words(doc, caption)
+    phrases = tuple(_phrase(chunk, words, caption) for chunk in noun_chunks(words))
     return ParsedCaption(caption, words, phrases, doc.text != caption)
 
 
