@@ -153,8 +153,9 @@ def _spread(candidates: Sequence[Candidate | Pending]) -> list[Candidate | Pendi
     seen: Counter[tuple[int, ...]] = Counter()
     rounds: list[list[Candidate | Pending]] = []
     for candidate in candidates:
-        k = seen[candidate.target]
-        seen[candidate.target] += 1
+        target = candidate.target
+        k = seen[target]
+        seen[target] += 1
         if k == len(rounds):
             rounds.append([])
         rounds[k].append(candidate)

@@ -156,11 +156,19 @@ def _clashes(hit: AttributeWord, new_key: str, mates: Sequence[AttributeWord], v
     """The new word would repeat (or be a synonym of) another attribute of the same noun (`mates`)."""
     if not mates:
         return False
+    key = ("clashes", hit.category, new_key, tuple(h.text for h in mates))
+    found = vocab.memo.get(key)
+    if found is None:
+        found = vocab.memo[key] = _find_clash(hit.category, new_key, key[3], vocab)
+    return found
+
+
+def _find_clash(category_name: str, new_key: str, mates: Sequence[str], vocab: Vocabulary) -> bool:
     words = set(new_key.split())
-    if is_open(hit.category):
-        return any(words & set(normalise(h.text).split()) or synonymous(h.text, new_key) for h in mates)
-    category = vocab.category(hit.category)
-    for mate in (normalise(h.text) for h in mates):
+    if is_open(category_name):
+        return any(words & set(normalise(h).split()) or synonymous(h, new_key) for h in mates)
+    category = vocab.category(category_name)
+    for mate in (normalise(h) for h in mates):
         if mate in category.synonyms(new_key) or words & set(mate.split()):
             return True
         if category.exclusive and category.contains(mate) and category.rivals(mate, new_key):

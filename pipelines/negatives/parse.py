@@ -61,13 +61,30 @@ class ParsedCaption:
 
     def phrase_of(self, word: Word) -> NounPhrase | None:
         """The noun phrase whose span contains `word`, if any."""
-        for phrase in self.phrases:
-            if phrase.start <= word.start and word.end <= phrase.end:
-                return phrase
-        return None
+        if self._owns(word):
+            return self._phrase_at[word.index]
+        return next((p for p in self.phrases if p.start <= word.start and word.end <= p.end), None)
 
     def children(self, word: Word) -> tuple[Word, ...]:
+        if self._owns(word):
+            return self._children[word.index]
         return tuple(w for w in self.words if w.head == word.index and w.index != word.index)
+
+    def _owns(self, word: Word) -> bool:
+        return word.index < len(self.words) and self.words[word.index] is word
+
+    @functools.cached_property
+    def _phrase_at(self) -> tuple[NounPhrase | None, ...]:
+        """Per word index, the first phrase whose span contains it (asked about every word, many times)."""
+        return tuple(next((p for p in self.phrases if p.start <= w.start and w.end <= p.end), None) for w in self.words)
+
+    @functools.cached_property
+    def _children(self) -> tuple[tuple[Word, ...], ...]:
+        found: list[list[Word]] = [[] for _ in self.words]
+        for w in self.words:
+            if w.head != w.index:
+                found[w.head].append(w)
+        return tuple(map(tuple, found))
 
 
 def _normalise_case(caption: str) -> str:

@@ -165,7 +165,24 @@ class Vocabulary:
         return {c.name: c for c in reversed(self.categories)}  # the first of a name wins, as a search in order
 
     def category_for(self, word: str, head: str | None) -> Category | None:
-        """The first category that detects `word` on the noun `head` (data order decides ties)."""
+        """The first category that detects `word` on the noun `head` (data order decides ties); memoised, as the
+        answer depends only on the arguments and the frozen data."""
+        key = (word, head)
+        if key not in self._category_memo:
+            self._category_memo[key] = self._find_category(word, head)
+        return self._category_memo[key]
+
+    @functools.cached_property
+    def memo(self) -> dict[tuple[Any, ...], Any]:
+        """Answers that depend only on their key and this frozen vocabulary, memoised by their callers (each key
+        starts with the caller's name)."""
+        return {}
+
+    @functools.cached_property
+    def _category_memo(self) -> dict[tuple[str, str | None], Category | None]:
+        return {}
+
+    def _find_category(self, word: str, head: str | None) -> Category | None:
         target = self.target_of(head)
         young = head is not None and singularize(head.lower()) in self.objects.young
         return next(
