@@ -16,17 +16,19 @@ TAG_POS = "shardsmith_tag_pos"
 @functools.cache
 def load_nlp() -> Any:
     """spaCy's English small pipeline with NER, lemmatizer and sentence splitter excluded (captions need tags and
-    parses), its attribute ruler compiled to numpy rules over a batch (see `_fast_pos`), and its layers
-    on `NumpyBlasOps` (pipelines/nlp_blas.py)."""
+    parses), its attribute ruler compiled to numpy rules over a batch (see `_fast_pos`), its layers
+    on `NumpyBlasOps` (pipelines/nlp_blas.py) and its hash embeddings folded into the layer after them
+    (pipelines/nlp_embed.py)."""
     spacy = importlib.import_module("spacy")
     from pipelines.nlp_blas import use_blas_ops
+    from pipelines.nlp_embed import fold_embeddings
 
     for name in MODEL_NAMES:
         try:
             nlp = spacy.load(name, exclude=list(DISABLED))
         except OSError:
             continue
-        return _fast_pos(use_blas_ops(nlp))
+        return _fast_pos(fold_embeddings(use_blas_ops(nlp)))
     raise OSError(f"no spaCy English pipeline installed (tried {', '.join(MODEL_NAMES)})")
 
 
