@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from pipelines.nlp import load_nlp
@@ -24,10 +24,10 @@ class Word:
     tag: str
     dep: str
     head: int
+    lower: str = field(init=False, repr=False, compare=False)  # text.lower(), read many times per word
 
-    @property
-    def lower(self) -> str:
-        return self.text.lower()
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "lower", self.text.lower())
 
     @property
     def is_plural(self) -> bool:
@@ -69,6 +69,17 @@ class ParsedCaption:
         if self._owns(word):
             return self._children[word.index]
         return tuple(w for w in self.words if w.head == word.index and w.index != word.index)
+
+    def index_at(self, start: int) -> int | None:
+        """The index of the word that starts at character `start`, if any."""
+        return self._starts.get(start)
+
+    @functools.cached_property
+    def _starts(self) -> dict[int, int]:
+        found: dict[int, int] = {}
+        for w in self.words:
+            found.setdefault(w.start, w.index)  # the first word at a position, as a scan in order finds
+        return found
 
     def _owns(self, word: Word) -> bool:
         return word.index < len(self.words) and self.words[word.index] is word

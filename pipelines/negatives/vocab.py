@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import json
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -12,6 +13,8 @@ from typing import Any, Literal
 from pipelines.negatives.inflect import INFLECTIONS_VERSION, match_case, singularize
 
 DATA_DIR = Path(__file__).parent / "data"
+MEMO_LIMIT = 1 << 18  # entries of a vocabulary's memo of derived answers (a few tens of MB at most)
+_MISSING = object()
 Target = Literal["person", "animal", "thing"]
 _APPLIES: dict[str, frozenset[str]] = {
     "any": frozenset({"person", "animal", "thing"}),
@@ -167,19 +170,20 @@ class Vocabulary:
     def category_for(self, word: str, head: str | None) -> Category | None:
         """The first category that detects `word` on the noun `head` (data order decides ties); memoised, as the
         answer depends only on the arguments and the frozen data."""
-        key = (word, head)
-        if key not in self._category_memo:
-            self._category_memo[key] = self._find_category(word, head)
-        return self._category_memo[key]
+        return self.remembered(("category_for", word, head), lambda: self._find_category(word, head))
+
+    def remembered(self, key: tuple[Any, ...], compute: Callable[[], Any]) -> Any:
+        """`compute()`, memoised under `key` (which starts with the caller's name): for answers that depend only on
+        the key and this frozen vocabulary. The memo is emptied when it reaches `MEMO_LIMIT` entries."""
+        found = self._memo.get(key, _MISSING)
+        if found is _MISSING:
+            if len(self._memo) >= MEMO_LIMIT:
+                self._memo.clear()
+            found = self._memo[key] = compute()
+        return found
 
     @functools.cached_property
-    def memo(self) -> dict[tuple[Any, ...], Any]:
-        """Answers that depend only on their key and this frozen vocabulary, memoised by their callers (each key
-        starts with the caller's name)."""
-        return {}
-
-    @functools.cached_property
-    def _category_memo(self) -> dict[tuple[str, str | None], Category | None]:
+    def _memo(self) -> dict[tuple[Any, ...], Any]:
         return {}
 
     def _find_category(self, word: str, head: str | None) -> Category | None:
