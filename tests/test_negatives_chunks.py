@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from pipelines.negatives.parse import _left_edges, _words, noun_chunks
+from pipelines.negatives.parse import Word, _left_edges, _word, _words, noun_chunks
 from pipelines.nlp import load_nlp
 
 CAPTIONS = [
@@ -43,3 +43,10 @@ def test_the_comparison_sees_a_wrong_head() -> None:
     road = next(w for w in words if w.text == "road")
     words[road.index - 1] = replace(words[road.index - 1], head=road.index - 1, dep="ROOT")  # "dirt" cut off
     assert noun_chunks(words) != _spacy_view(doc)[1]
+
+
+def test_fast_word_is_the_dataclass_value() -> None:
+    args = (3, "Red", 10, 13, "ADJ", "JJ", "amod", 4)
+    fast, slow = _word(*args), Word(*args)
+    assert fast == slow and hash(fast) == hash(slow) and fast.lower == slow.lower == "red"
+    assert _word(3, "Red", 10, 13, "ADJ", "JJ", "amod", 5) != slow  # the comparison sees another head

@@ -127,9 +127,19 @@ def _words(doc: Any, caption: str) -> tuple[Word, ...]:
     heads = doc.to_array([HEAD]).astype("int64").tolist()  # relative offsets, stored as uint64
     strings = doc.vocab.strings
     return tuple(
-        Word(i, caption[s : s + n], s, s + n, _name(strings, p), _name(strings, t), _name(strings, d), i + h)
+        _word(i, caption[s : s + n], s, s + n, _name(strings, p), _name(strings, t), _name(strings, d), i + h)
         for i, ((s, n, p, t, d), h) in enumerate(zip(rows, heads, strict=True))
     )
+
+
+def _word(index: int, text: str, start: int, end: int, pos: str, tag: str, dep: str, head: int) -> Word:
+    """`Word(index, text, ...)` without the frozen dataclass's per-field `object.__setattr__` (a parse makes one
+    per token); the same value (tests/test_negatives_chunks.py)."""
+    word = object.__new__(Word)
+    word.__dict__.update(
+        index=index, text=text, start=start, end=end, pos=pos, tag=tag, dep=dep, head=head, lower=text.lower()
+    )
+    return word
 
 
 def _left_edges(words: Sequence[Word]) -> list[int]:
@@ -196,20 +206,22 @@ def _phrase(chunk: tuple[int, int, int], words: Sequence[Word], caption: str) ->
     return NounPhrase(caption[start:stop], start, stop, words[root], determiner, modifiers, numerals)
 
 
-def _from_doc(doc: Any, caption: str) -> ParsedCaption:
+def _from_doc(doc: Any, caption: str, case_normalised: bool) -> ParsedCaption:
     words = _words(doc, caption)
     phrases = tuple(_phrase(chunk, words, caption) for chunk in noun_chunks(words))
-    return ParsedCaption(caption, words, phrases, doc.text != caption)
+    return ParsedCaption(caption, words, phrases, case_normalised)
 
 
 @functools.lru_cache(maxsize=4096)
 def parse_caption(caption: str) -> ParsedCaption:
     """Parse one caption; cached, so asking twice about one caption parses once."""
-    return _from_doc(load_nlp()(_normalise_case(caption)), caption)
+    text = _normalise_case(caption)
+    return _from_doc(load_nlp()(text), caption, text != caption)
 
 
 def parse_captions(captions: Iterable[str], batch_size: int = 1024) -> list[ParsedCaption]:
     """Parse many captions through `nlp.pipe` (about twice the throughput of one call per caption)."""
     texts = list(captions)
-    docs = load_nlp().pipe((_normalise_case(c) for c in texts), batch_size=batch_size)
-    return [_from_doc(doc, caption) for doc, caption in zip(docs, texts, strict=True)]
+    normalised = [_normalise_case(c) for c in texts]
+    docs = load_nlp().pipe(normalised, batch_size=batch_size)
+    return [_from_doc(d, c, n != c) for d, c, n in zip(docs, texts, normalised, strict=True)]
