@@ -1,4 +1,4 @@
-"""The reduced attribute ruler of pipelines.nlp gives the same POS, tags, heads and noun chunks as spaCy's full one."""
+"""The compiled attribute ruler of pipelines.nlp (PosRules) gives the same POS, tags, heads and noun chunks as spaCy's full one."""
 
 from __future__ import annotations
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import random
-from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import get_args
@@ -150,15 +149,13 @@ def to_negative(positive: str, candidate: Candidate) -> Negative:
 def _spread(candidates: Sequence[Candidate | Pending]) -> list[Candidate | Pending]:
     """Reorder (stably) so that each edited target is used once before any is used twice: the k-th candidate of
     each target, in order, for k = 0, 1, ..."""
-    seen: Counter[tuple[int, ...]] = Counter()
-    rounds: list[list[Candidate | Pending]] = []
+    seen: dict[tuple[int, ...], int] = {}
+    rank: list[int] = []
     for candidate in candidates:
-        k = seen[candidate.target]
-        seen[candidate.target] += 1
-        if k == len(rounds):
-            rounds.append([])
-        rounds[k].append(candidate)
-    return [c for round_ in rounds for c in round_]
+        target = candidate.target
+        rank.append(seen.get(target, 0))
+        seen[target] = rank[-1] + 1
+    return [candidates[i] for i in sorted(range(len(candidates)), key=rank.__getitem__)]  # sorted is stable
 
 
 def negatives_for(parsed: ParsedCaption, config: NegativesConfig, vocab: Vocabulary | None = None) -> list[Negative]:

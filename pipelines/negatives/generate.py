@@ -75,7 +75,7 @@ def _candidate(kind: Kind, edits: Sequence[Edit | None]) -> Candidate:
 
 def article_fix(parsed: ParsedCaption, word_start: int, new_word: str) -> Edit | None:
     """An edit of the "a"/"an" right before the word at `word_start`, when `new_word` needs the other form."""
-    index = next((w.index for w in parsed.words if w.start == word_start), None)
+    index = parsed.index_at(word_start)
     if index is None or index == 0:
         return None
     article = parsed.words[index - 1]
@@ -156,11 +156,18 @@ def _clashes(hit: AttributeWord, new_key: str, mates: Sequence[AttributeWord], v
     """The new word would repeat (or be a synonym of) another attribute of the same noun (`mates`)."""
     if not mates:
         return False
+    texts = tuple(h.text for h in mates)
+    return vocab.remembered(
+        ("clashes", hit.category, new_key, texts), lambda: _find_clash(hit.category, new_key, texts, vocab)
+    )
+
+
+def _find_clash(category_name: str, new_key: str, mates: Sequence[str], vocab: Vocabulary) -> bool:
     words = set(new_key.split())
-    if is_open(hit.category):
-        return any(words & set(normalise(h.text).split()) or synonymous(h.text, new_key) for h in mates)
-    category = vocab.category(hit.category)
-    for mate in (normalise(h.text) for h in mates):
+    if is_open(category_name):
+        return any(words & set(normalise(h).split()) or synonymous(h, new_key) for h in mates)
+    category = vocab.category(category_name)
+    for mate in (normalise(h) for h in mates):
         if mate in category.synonyms(new_key) or words & set(mate.split()):
             return True
         if category.exclusive and category.contains(mate) and category.rivals(mate, new_key):
@@ -172,12 +179,26 @@ def replace_att(parsed: ParsedCaption, vocab: Vocabulary, hits: Sequence[Attribu
     """One attribute word replaced by a confusable, non-synonym word of its category."""
     found: list[Pending] = []
     for hit, key in absorb_tones(hits, parsed, vocab):
-        mates, after = _mates(hit, hits), _word_after(parsed, hit.end)
-        for new_key, display in _replacements(hit, key, vocab):
-            if not _clashes(hit, new_key, mates, vocab) and not _blocked_before(after, new_key, vocab):
-                build = functools.partial(_attribute_edit, hit, key, new_key, display, parsed)
-                found.append(Pending("replace-att", (hit.start,), build))
+        for new_key, display in _allowed(hit, key, _mates(hit, hits), _word_after(parsed, hit.end), vocab):
+            build = functools.partial(_attribute_edit, hit, key, new_key, display, parsed)
+            found.append(Pending("replace-att", (hit.start,), build))
     return found
+
+
+def _allowed(
+    hit: AttributeWord, key: str, mates: Sequence[AttributeWord], after: str | None, vocab: Vocabulary
+) -> tuple[tuple[str, str], ...]:
+    """The replacements of `hit` that clash with no mate and form no blocked bigram with the word `after`;
+    memoised on everything they depend on (many captions share an attribute, its noun and its neighbours)."""
+    memo_key = ("allowed", hit.category, key, hit.head, hit.replacements, tuple(h.text for h in mates), after)
+    return vocab.remembered(
+        memo_key,
+        lambda: tuple(
+            (new_key, display)
+            for new_key, display in _replacements(hit, key, vocab)
+            if not _clashes(hit, new_key, mates, vocab) and not _blocked_before(after, new_key, vocab)
+        ),
+    )
 
 
 def _replacements(hit: AttributeWord, key: str, vocab: Vocabulary) -> list[tuple[str, str]]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from pipelines.nlp import load_nlp
@@ -24,10 +24,10 @@ class Word:
     tag: str
     dep: str
     head: int
+    lower: str = field(init=False, repr=False, compare=False)  # text.lower(), read many times per word
 
-    @property
-    def lower(self) -> str:
-        return self.text.lower()
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "lower", self.text.lower())
 
     @property
     def is_plural(self) -> bool:
@@ -61,13 +61,41 @@ class ParsedCaption:
 
     def phrase_of(self, word: Word) -> NounPhrase | None:
         """The noun phrase whose span contains `word`, if any."""
-        for phrase in self.phrases:
-            if phrase.start <= word.start and word.end <= phrase.end:
-                return phrase
-        return None
+        if self._owns(word):
+            return self._phrase_at[word.index]
+        return next((p for p in self.phrases if p.start <= word.start and word.end <= p.end), None)
 
     def children(self, word: Word) -> tuple[Word, ...]:
+        if self._owns(word):
+            return self._children[word.index]
         return tuple(w for w in self.words if w.head == word.index and w.index != word.index)
+
+    def index_at(self, start: int) -> int | None:
+        """The index of the word that starts at character `start`, if any."""
+        return self._starts.get(start)
+
+    @functools.cached_property
+    def _starts(self) -> dict[int, int]:
+        found: dict[int, int] = {}
+        for w in self.words:
+            found.setdefault(w.start, w.index)  # the first word at a position, as a scan in order finds
+        return found
+
+    def _owns(self, word: Word) -> bool:
+        return word.index < len(self.words) and self.words[word.index] is word
+
+    @functools.cached_property
+    def _phrase_at(self) -> tuple[NounPhrase | None, ...]:
+        """Per word index, the first phrase whose span contains it (asked about every word, many times)."""
+        return tuple(next((p for p in self.phrases if p.start <= w.start and w.end <= p.end), None) for w in self.words)
+
+    @functools.cached_property
+    def _children(self) -> tuple[tuple[Word, ...], ...]:
+        found: list[list[Word]] = [[] for _ in self.words]
+        for w in self.words:
+            if w.head != w.index:
+                found[w.head].append(w)
+        return tuple(map(tuple, found))
 
 
 def _normalise_case(caption: str) -> str:
@@ -82,13 +110,88 @@ def _normalise_case(caption: str) -> str:
     return lowered if len(lowered) == len(caption) else caption
 
 
-def _word(token: Any, caption: str) -> Word:
-    start, end = token.idx, token.idx + len(token.text)
-    return Word(token.i, caption[start:end], start, end, token.pos_, token.tag_, token.dep_, token.head.i)
+_NP_DEPS = frozenset(("oprd", "nsubj", "dobj", "nsubjpass", "pcomp", "pobj", "dative", "appos", "attr", "ROOT"))
+_NP_POS = frozenset(("NOUN", "PROPN", "PRON"))
 
 
-def _phrase(chunk: Any, words: Sequence[Word], caption: str) -> NounPhrase:
-    inner = [words[t.i] for t in chunk if t.i != chunk.root.i]
+@functools.cache
+def _name(strings: Any, key: int) -> str:
+    return strings[key]
+
+
+def _words(doc: Any, caption: str) -> tuple[Word, ...]:
+    """The doc's tokens read through one `to_array` (token objects cost more than the rest of the parse)."""
+    from spacy.attrs import DEP, HEAD, IDX, LENGTH, POS, TAG
+
+    rows = doc.to_array([IDX, LENGTH, POS, TAG, DEP]).tolist()
+    heads = doc.to_array([HEAD]).astype("int64").tolist()  # relative offsets, stored as uint64
+    strings = doc.vocab.strings
+    return tuple(
+        _word(i, caption[s : s + n], s, s + n, _name(strings, p), _name(strings, t), _name(strings, d), i + h)
+        for i, ((s, n, p, t, d), h) in enumerate(zip(rows, heads, strict=True))
+    )
+
+
+def _word(index: int, text: str, start: int, end: int, pos: str, tag: str, dep: str, head: int) -> Word:
+    """`Word(index, text, ...)` without the frozen dataclass's per-field `object.__setattr__` (a parse makes one
+    per token); the same value (tests/test_negatives_chunks.py)."""
+    word = object.__new__(Word)
+    word.__dict__.update(
+        index=index, text=text, start=start, end=end, pos=pos, tag=tag, dep=dep, head=head, lower=text.lower()
+    )
+    return word
+
+
+def _left_edges(words: Sequence[Word]) -> list[int]:
+    """The first token of each token's subtree (spaCy's `left_edge`)."""
+    edges = list(range(len(words)))
+    for word in words:
+        node, seen = word, 0
+        while node.head != node.index and seen < len(words):
+            node, seen = words[node.head], seen + 1
+            edges[node.index] = min(edges[node.index], word.index)
+    return edges
+
+
+def _depth(words: Sequence[Word], index: int) -> int:
+    n = 0
+    while words[index].head != index:
+        index, n = words[index].head, n + 1
+    return n
+
+
+def _root(words: Sequence[Word], start: int, end: int) -> int:
+    """spaCy's `Span.root` of `words[start:end]`: a sentence root inside, else the word nearest the root."""
+    inside = range(start, end)
+    sentence_root = next((i for i in inside if words[i].head == i), None)
+    if sentence_root is not None:
+        return sentence_root
+    outside = [i for i in inside if not start <= words[i].head < end]
+    return min(outside, key=lambda i: _depth(words, i)) if outside else start
+
+
+def noun_chunks(words: Sequence[Word]) -> list[tuple[int, int, int]]:
+    """spaCy's English noun chunks (`spacy/lang/en/syntax_iterators.py`) on `Word`s: (start, end, root) token
+    indices (tests/test_negatives_parse.py compares them with spaCy's own)."""
+    edges = _left_edges(words)
+    found: list[tuple[int, int, int]] = []
+    prev_end = -1
+    for word in words:
+        if word.pos not in _NP_POS or edges[word.index] <= prev_end:
+            continue
+        head = word
+        if word.dep == "conj":
+            while head.dep == "conj" and head.head < head.index:
+                head = words[head.head]
+        if word.dep in _NP_DEPS or (word.dep == "conj" and head.dep in _NP_DEPS):
+            prev_end = word.index
+            found.append((edges[word.index], word.index + 1, _root(words, edges[word.index], word.index + 1)))
+    return found
+
+
+def _phrase(chunk: tuple[int, int, int], words: Sequence[Word], caption: str) -> NounPhrase:
+    first, end, root = chunk
+    inner = [w for w in words[first:end] if w.index != root]
     determiner = next((w for w in inner if w.dep in {"det", "predet"} and w.pos == "DET"), None)
     numerals = tuple(w for w in inner if w.pos == "NUM" or w.dep in {"nummod", "quantmod"})
     modifiers = tuple(
@@ -99,24 +202,26 @@ def _phrase(chunk: Any, words: Sequence[Word], caption: str) -> NounPhrase:
         and w.dep in _MODIFIER_DEPS
         and w.pos not in {"PUNCT", "CCONJ", "PART"}
     )
-    start, end = chunk.start_char, chunk.end_char
-    return NounPhrase(caption[start:end], start, end, words[chunk.root.i], determiner, modifiers, numerals)
+    start, stop = words[first].start, words[end - 1].end
+    return NounPhrase(caption[start:stop], start, stop, words[root], determiner, modifiers, numerals)
 
 
-def _from_doc(doc: Any, caption: str) -> ParsedCaption:
-    words = tuple(_word(t, caption) for t in doc)
-    phrases = tuple(_phrase(chunk, words, caption) for chunk in doc.noun_chunks)
-    return ParsedCaption(caption, words, phrases, doc.text != caption)
+def _from_doc(doc: Any, caption: str, case_normalised: bool) -> ParsedCaption:
+    words = _words(doc, caption)
+    phrases = tuple(_phrase(chunk, words, caption) for chunk in noun_chunks(words))
+    return ParsedCaption(caption, words, phrases, case_normalised)
 
 
 @functools.lru_cache(maxsize=4096)
 def parse_caption(caption: str) -> ParsedCaption:
     """Parse one caption; cached, so asking twice about one caption parses once."""
-    return _from_doc(load_nlp()(_normalise_case(caption)), caption)
+    text = _normalise_case(caption)
+    return _from_doc(load_nlp()(text), caption, text != caption)
 
 
-def parse_captions(captions: Iterable[str], batch_size: int = 256) -> list[ParsedCaption]:
+def parse_captions(captions: Iterable[str], batch_size: int = 1024) -> list[ParsedCaption]:
     """Parse many captions through `nlp.pipe` (about twice the throughput of one call per caption)."""
     texts = list(captions)
-    docs = load_nlp().pipe((_normalise_case(c) for c in texts), batch_size=batch_size)
-    return [_from_doc(doc, caption) for doc, caption in zip(docs, texts, strict=True)]
+    normalised = [_normalise_case(c) for c in texts]
+    docs = load_nlp().pipe(normalised, batch_size=batch_size)
+    return [_from_doc(d, c, n != c) for d, c, n in zip(docs, texts, normalised, strict=True)]

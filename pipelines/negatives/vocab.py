@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import json
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -12,6 +13,8 @@ from typing import Any, Literal
 from pipelines.negatives.inflect import INFLECTIONS_VERSION, match_case, singularize
 
 DATA_DIR = Path(__file__).parent / "data"
+MEMO_LIMIT = 1 << 18  # entries of a vocabulary's memo of derived answers (a few tens of MB at most)
+_MISSING = object()
 Target = Literal["person", "animal", "thing"]
 _APPLIES: dict[str, frozenset[str]] = {
     "any": frozenset({"person", "animal", "thing"}),
@@ -165,7 +168,25 @@ class Vocabulary:
         return {c.name: c for c in reversed(self.categories)}  # the first of a name wins, as a search in order
 
     def category_for(self, word: str, head: str | None) -> Category | None:
-        """The first category that detects `word` on the noun `head` (data order decides ties)."""
+        """The first category that detects `word` on the noun `head` (data order decides ties); memoised, as the
+        answer depends only on the arguments and the frozen data."""
+        return self.remembered(("category_for", word, head), lambda: self._find_category(word, head))
+
+    def remembered(self, key: tuple[Any, ...], compute: Callable[[], Any]) -> Any:
+        """`compute()`, memoised under `key` (which starts with the caller's name): for answers that depend only on
+        the key and this frozen vocabulary. The memo is emptied when it reaches `MEMO_LIMIT` entries."""
+        found = self._memo.get(key, _MISSING)
+        if found is _MISSING:
+            if len(self._memo) >= MEMO_LIMIT:
+                self._memo.clear()
+            found = self._memo[key] = compute()
+        return found
+
+    @functools.cached_property
+    def _memo(self) -> dict[tuple[Any, ...], Any]:
+        return {}
+
+    def _find_category(self, word: str, head: str | None) -> Category | None:
         target = self.target_of(head)
         young = head is not None and singularize(head.lower()) in self.objects.young
         return next(
