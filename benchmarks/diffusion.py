@@ -39,7 +39,6 @@ from pipelines.training.card import ModelDir
 from pipelines.training.run import TrainSpec, run
 from pipelines.training.t2i_generate import fidelity_prompts, score_fidelity
 from pipelines.training.trainers.shapes_classifier import scene_objects
-from pipelines.training.trainers.unet_step_distill import run_stages
 from pipelines.training.unet_distill import chain_sampling, encode_text, fixed_noise, load_teacher, mse, sample_model
 
 CPU = torch.device("cpu")
@@ -65,11 +64,19 @@ def make_data(args: argparse.Namespace, out: Path) -> tuple[str, str]:
     return str(out / "train"), str(out / "test")
 
 
-def train(name: str, spec: TrainSpec, seconds: dict[str, float]) -> Path:
+def train(name: str, spec: TrainSpec, seconds: dict[str, Any]) -> Path:
+    """``run(spec)``; a model this ``--out`` already holds from the same spec is reused (its card is unchanged), and
+    keeps the seconds its training took then (``train_seconds.json`` next to the models)."""
+    record = Path(spec.out).parent / "train_seconds.json"
+    earlier = json.loads(record.read_text()) if record.exists() else {}
+    card = Path(spec.out) / "card.json"
+    before = card.read_bytes() if card.exists() else None
     start = time.perf_counter()
     path = run(spec, overwrite=True).path
-    seconds[name] = round(time.perf_counter() - start, 1)
-    print(f"trained {name} in {seconds[name]} s", flush=True)
+    reused = before is not None and before == card.read_bytes() and name in earlier
+    seconds[name] = earlier[name] | {"reused": True} if reused else {"seconds": round(time.perf_counter() - start, 1)}
+    record.write_text(json.dumps(earlier | {name: {"seconds": seconds[name]["seconds"]}}, indent=1))
+    print(f"{name}: {seconds[name]}", flush=True)
     return path
 
 
@@ -83,7 +90,8 @@ def train_chain(args: argparse.Namespace, out: Path, train_data: str, test: str)
     clf = train("shapes_classifier", TrainSpec("shapes_classifier", data, str(out / "classifier"), clf_cfg), seconds)
     image = {"resolution": args.resolution, "eval_data": test, "classifier": str(clf), "guidance": args.guidance}
     teacher_cfg = {**base, **image, "steps": args.teacher_steps, "batch_size": args.batch_size, "lr": args.teacher_lr,
-                   "block_out_channels": args.channels, "checkpoint_every": args.teacher_steps}  # fmt: skip
+                   "block_out_channels": args.channels, "ema_decay": args.teacher_ema,
+                   "checkpoint_every": args.teacher_steps}  # fmt: skip
     teacher = train("t2i_teacher", TrainSpec("t2i_teacher", data, str(out / "teacher"), teacher_cfg), seconds)
     student = {**base, "steps": args.student_steps, "batch_size": args.student_batch, "lr": args.student_lr,
                "checkpoint_every": args.student_steps}  # fmt: skip
@@ -94,10 +102,12 @@ def train_chain(args: argparse.Namespace, out: Path, train_data: str, test: str)
         models[name] = train(name, TrainSpec("unet_prune", data, str(out / name), cfg, str(teacher)), seconds)
     cfg = {**student, "cond_dim": args.cond_dim, "sample_steps": 2 * args.stages[0], "eval_guidance": [args.guidance]}
     models["cfg"] = train("cfg", TrainSpec("unet_cfg_distill", data, str(out / "cfg"), cfg, str(teacher)), seconds)
-    start = time.perf_counter()
-    stages = run_stages(data, str(models["cfg"]), str(out / "steps"), args.stages, **student, guidance=args.guidance)
-    seconds["step_stages"] = round(time.perf_counter() - start, 1)
-    models |= {f"steps_{n}": s.path for n, s in zip(args.stages, stages, strict=True)}
+    teacher_dir = str(models["cfg"])
+    for n in args.stages:  # run_stages' loop, one train() per stage for the seconds
+        cfg = {**student, "target_steps": n, "guidance": args.guidance}
+        spec = TrainSpec("unet_step_distill", data, str(out / "steps" / f"steps-{n}"), cfg, teacher_dir)
+        models[f"steps_{n}"] = train(f"steps_{n}", spec, seconds)
+        teacher_dir = str(models[f"steps_{n}"])
     return models | {"classifier": clf}, seconds
 
 
@@ -251,9 +261,10 @@ def parse() -> argparse.Namespace:
     p.add_argument("--max-objects", type=int, default=1, help="objects per scene (1: what the fidelity prompts ask)")
     p.add_argument("--resolution", type=int, default=16)
     p.add_argument("--channels", type=int, nargs="+", default=[16, 32, 32], help="the teacher's block_out_channels")
-    p.add_argument("--classifier-steps", type=int, default=600)
+    p.add_argument("--classifier-steps", type=int, default=2000)
     p.add_argument("--teacher-steps", type=int, default=3000)
     p.add_argument("--teacher-lr", type=float, default=2e-3)
+    p.add_argument("--teacher-ema", type=float, default=0.0, help="the teacher's EMA decay (the saved weights)")
     p.add_argument("--batch-size", type=int, default=32, help="the teacher's")
     p.add_argument("--student-steps", type=int, default=600, help="optimizer steps of every student trainer")
     p.add_argument("--student-batch", type=int, default=16)
@@ -280,9 +291,12 @@ def main() -> None:
     result = {
         "setup": f"shapes {args.train_n} train / {args.test_n} held-out test scenes (max {args.max_objects} object), "
         f"{args.resolution} px, teacher block_out_channels {args.channels}: classifier {args.classifier_steps} steps, "
-        f"teacher {args.teacher_steps} steps x batch {args.batch_size} at lr {args.teacher_lr}; every student "
+        f"teacher {args.teacher_steps} steps x batch {args.batch_size} at lr {args.teacher_lr}, EMA {args.teacher_ema}; "
+        f"every student "
         f"{args.student_steps} steps x batch {args.student_batch} at lr {args.student_lr}, seed 0; stages "
-        f"{args.stages}, w = {args.guidance}; {time.perf_counter() - start:.0f} s in all",
+        f"{args.stages}, w = {args.guidance}; training {sum(v['seconds'] for v in seconds.values()):.0f} s "
+        f"({sum(bool(v.get('reused')) for v in seconds.values())} of {len(seconds)} models reused from an earlier "
+        f"invocation on this --out), this invocation {time.perf_counter() - start:.0f} s",
         "args": vars(args),
         "train_seconds": seconds,
         "prompts": args.prompts,
