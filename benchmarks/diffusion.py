@@ -3,13 +3,14 @@
 python -m benchmarks.diffusion [--teacher-steps 3000] [--student-steps 600] [--stages 16 8 4] [--out DIR]
 
 Renders a shapes train split and a held-out test split (other seed, the test stream), trains through the same
-``run(TrainSpec(...))`` as ``shardsmith train``: a ``shapes_classifier`` (the fidelity judge, scored on the held-out
-renders first), a ``t2i_teacher``, ``unet_prune`` BK-SDM-Base with KD and the same student without KD (``kd=false``),
+``run(TrainSpec(...))`` as ``shardsmith train``: a ``shapes_classifier`` (the fidelity judge, itself scored on held-out
+renders), a ``t2i_teacher``, ``unet_prune`` BK-SDM-Base with KD and the same student without KD (``kd=false``),
 ``unet_cfg_distill`` from the teacher and ``unet_step_distill`` 32 -> 16 -> 8 -> 4 from the guided student, every
 student with the same seed, steps, batch and learning rate. Then, from the same noise and the fidelity prompts (every
 colour x shape once at 36), samples every model and reports: UNet evaluations, parameters and wall time per image
 (interleaved medians); the quality comparisons against their naive baselines (MSE and the classifier's penultimate
-feature distance); prompt fidelity (classifier colour / shape / both) beside chance.
+feature distance); prompt fidelity (classifier colour / shape / both) beside chance. A rerun on the same ``--out``
+reuses every model whose spec is unchanged (``run()``'s rule) and keeps the seconds it took (``train_seconds.json``).
 """
 
 from __future__ import annotations
