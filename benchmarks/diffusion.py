@@ -1,12 +1,12 @@
 """The text-to-image chain side by side, one run: teacher, pruned students, guidance- and step-distilled students.
 
-python -m benchmarks.diffusion [--teacher-steps 3000] [--student-steps 600] [--stages 16 8 4] [--out DIR]
+python -m benchmarks.diffusion [--teacher-steps 3000] [--student-steps 600] [--student-ema 0.98] [--stages 16 8 4] [--out DIR]
 
 Renders a shapes train split and a held-out test split (other seed, the test stream), trains through the same
 ``run(TrainSpec(...))`` as ``shardsmith train``: a ``shapes_classifier`` (the fidelity judge, itself scored on held-out
 renders), a ``t2i_teacher``, ``unet_prune`` BK-SDM-Base with KD and the same student without KD (``kd=false``),
 ``unet_cfg_distill`` from the teacher and ``unet_step_distill`` 32 -> 16 -> 8 -> 4 from the guided student, every
-student with the same seed, steps, batch and learning rate. Then, from the same noise and the fidelity prompts (every
+student with the same seed, steps, batch, learning rate and EMA. Then, from the same noise and the fidelity prompts (every
 colour x shape once at 36), samples every model and reports: UNet evaluations, parameters and wall time per image
 (interleaved medians); the quality comparisons against their naive baselines (MSE and the classifier's penultimate
 feature distance); prompt fidelity (classifier colour / shape / both) beside chance. A rerun on the same ``--out``
@@ -82,7 +82,7 @@ def train(name: str, spec: TrainSpec, seconds: dict[str, Any]) -> Path:
 
 
 def train_chain(args: argparse.Namespace, out: Path, train_data: str, test: str) -> tuple[dict[str, Path], dict]:
-    """Every model of the chain through ``run(TrainSpec)``; the students share seed, steps, batch and lr."""
+    """Every model of the chain through ``run(TrainSpec)``; the students share seed, steps, batch, lr and EMA."""
     seconds: dict[str, float] = {}
     base = {"seed": 0, "cpu_threads": 1, "log_every": 50}
     data = (train_data,)
@@ -95,7 +95,7 @@ def train_chain(args: argparse.Namespace, out: Path, train_data: str, test: str)
                    "checkpoint_every": args.teacher_steps}  # fmt: skip
     teacher = train("t2i_teacher", TrainSpec("t2i_teacher", data, str(out / "teacher"), teacher_cfg), seconds)
     student = {**base, "steps": args.student_steps, "batch_size": args.student_batch, "lr": args.student_lr,
-               "checkpoint_every": args.student_steps}  # fmt: skip
+               "ema_decay": args.student_ema, "checkpoint_every": args.student_steps}  # fmt: skip
     models = {"teacher": teacher}
     for kd in (True, False):
         name = "pruned_kd" if kd else "pruned_no_kd"
@@ -270,6 +270,7 @@ def parse() -> argparse.Namespace:
     p.add_argument("--student-steps", type=int, default=600, help="optimizer steps of every student trainer")
     p.add_argument("--student-batch", type=int, default=16)
     p.add_argument("--student-lr", type=float, default=3e-4)
+    p.add_argument("--student-ema", type=float, default=0.0, help="every student's EMA decay (the saved weights)")
     p.add_argument("--stages", type=int, nargs="+", default=[16, 8, 4])
     p.add_argument("--guidance", type=float, default=4.0)
     p.add_argument("--cond-dim", type=int, default=64)
@@ -294,7 +295,8 @@ def main() -> None:
         f"{args.resolution} px, teacher block_out_channels {args.channels}: classifier {args.classifier_steps} steps, "
         f"teacher {args.teacher_steps} steps x batch {args.batch_size} at lr {args.teacher_lr}, EMA {args.teacher_ema}; "
         f"every student "
-        f"{args.student_steps} steps x batch {args.student_batch} at lr {args.student_lr}, seed 0; stages "
+        f"{args.student_steps} steps x batch {args.student_batch} at lr {args.student_lr}, EMA {args.student_ema}, seed 0; "
+        f"stages "
         f"{args.stages}, w = {args.guidance}; training {sum(v['seconds'] for v in seconds.values()):.0f} s "
         f"({sum(bool(v.get('reused')) for v in seconds.values())} of {len(seconds)} models reused from an earlier "
         f"invocation on this --out), this invocation {time.perf_counter() - start:.0f} s",
