@@ -16,6 +16,7 @@ BENCHMARKS = [
     "benchmarks.retrieval_search",
     "benchmarks.retrieval",
     "benchmarks.retrieval_floor",
+    "benchmarks.diffusion",
 ]
 
 

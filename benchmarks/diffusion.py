@@ -1,0 +1,322 @@
+"""The text-to-image chain side by side, one run: teacher, pruned students, guidance- and step-distilled students.
+
+python -m benchmarks.diffusion [--teacher-steps 3000] [--student-steps 600] [--student-ema 0.98] [--stages 16 8 4] [--out DIR]
+
+Renders a shapes train split and a held-out test split (other seed, the test stream), trains through the same
+``run(TrainSpec(...))`` as ``shardsmith train``: a ``shapes_classifier`` (the fidelity judge, itself scored on held-out
+renders), a ``t2i_teacher``, ``unet_prune`` BK-SDM-Base with KD and the same student without KD (``kd=false``),
+``unet_cfg_distill`` from the teacher and ``unet_step_distill`` 32 -> 16 -> 8 -> 4 from the guided student, every
+student with the same seed, steps, batch, learning rate and EMA. Then, from the same noise and the fidelity prompts (every
+colour x shape once at 36), samples every model and reports: UNet evaluations, parameters and wall time per image
+(interleaved medians); the quality comparisons against their naive baselines (MSE and the classifier's penultimate
+feature distance); prompt fidelity (classifier colour / shape / both) beside chance. A rerun on the same ``--out``
+reuses every model whose spec is unchanged (``run()``'s rule) and keeps the seconds it took (``train_seconds.json``).
+"""
+
+from __future__ import annotations
+
+# isort: off
+import models.compat  # noqa: F401  (torchvision's ops before diffusers imports transformers' image utils)
+
+# isort: on
+import argparse
+import io
+import itertools
+import json
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from PIL import Image
+
+from benchmarks.common import interleaved, median, write_result
+from models.training.attribute_cnn import AttributeCNN
+from pipelines.loaders import BatchLoader, LoaderConfig, open_shards
+from pipelines.sources.shapes import ShapesConfig, write_shapes_source
+from pipelines.training.card import ModelDir
+from pipelines.training.run import TrainSpec, run
+from pipelines.training.t2i_generate import fidelity_prompts, score_fidelity
+from pipelines.training.trainers.shapes_classifier import scene_objects
+from pipelines.training.unet_distill import chain_sampling, encode_text, fixed_noise, load_teacher, mse, sample_model
+
+CPU = torch.device("cpu")
+STAGE_KEYS = ("mse_student_to_teacher", "mse_naive_to_teacher", "student_evals_per_image", "teacher_evals_per_image")
+
+
+@dataclass(frozen=True)
+class Sampling:
+    """One way of sampling a model: its directory, DDIM steps and CFG scale (1: one conditional evaluation)."""
+
+    model: str
+    steps: int
+    guidance: float
+
+
+def make_data(args: argparse.Namespace, out: Path) -> tuple[str, str]:
+    """The train split (seed 0) and a held-out test split (seed 1, the test stream): single-object scenes."""
+    splits = {"train": (args.train_n, 0), "test": (args.test_n, 1)}
+    for split, (n, seed) in splits.items():
+        if not (out / split / "shapes.json").exists():
+            config = ShapesConfig(n=n, seed=seed, split=split, size=32, shards=4, max_objects=args.max_objects)
+            write_shapes_source(str(out / split), config)
+    return str(out / "train"), str(out / "test")
+
+
+def train(name: str, spec: TrainSpec, seconds: dict[str, Any]) -> Path:
+    """``run(spec)``; a model this ``--out`` already holds from the same spec is reused (its card is unchanged), and
+    keeps the seconds its training took then (``train_seconds.json`` next to the models)."""
+    record = Path(spec.out).parent / "train_seconds.json"
+    earlier = json.loads(record.read_text()) if record.exists() else {}
+    card = Path(spec.out) / "card.json"
+    before = card.read_bytes() if card.exists() else None
+    start = time.perf_counter()
+    path = run(spec, overwrite=True).path
+    reused = before is not None and before == card.read_bytes() and name in earlier
+    seconds[name] = earlier[name] | {"reused": True} if reused else {"seconds": round(time.perf_counter() - start, 1)}
+    record.write_text(json.dumps(earlier | {name: {"seconds": seconds[name]["seconds"]}}, indent=1))
+    print(f"{name}: {seconds[name]}", flush=True)
+    return path
+
+
+def train_chain(args: argparse.Namespace, out: Path, train_data: str, test: str) -> tuple[dict[str, Path], dict]:
+    """Every model of the chain through ``run(TrainSpec)``; the students share seed, steps, batch, lr and EMA."""
+    seconds: dict[str, float] = {}
+    base = {"seed": 0, "cpu_threads": 1, "log_every": 50}
+    data = (train_data,)
+    clf_cfg = {**base, "steps": args.classifier_steps, "batch_size": 32, "image_size": args.resolution,
+               "eval_data": test, "checkpoint_every": args.classifier_steps}  # fmt: skip
+    clf = train("shapes_classifier", TrainSpec("shapes_classifier", data, str(out / "classifier"), clf_cfg), seconds)
+    image = {"resolution": args.resolution, "eval_data": test, "classifier": str(clf), "guidance": args.guidance}
+    teacher_cfg = {**base, **image, "steps": args.teacher_steps, "batch_size": args.batch_size, "lr": args.teacher_lr,
+                   "block_out_channels": args.channels, "ema_decay": args.teacher_ema,
+                   "checkpoint_every": args.teacher_steps}  # fmt: skip
+    teacher = train("t2i_teacher", TrainSpec("t2i_teacher", data, str(out / "teacher"), teacher_cfg), seconds)
+    student = {**base, "steps": args.student_steps, "batch_size": args.student_batch, "lr": args.student_lr,
+               "ema_decay": args.student_ema, "checkpoint_every": args.student_steps}  # fmt: skip
+    models = {"teacher": teacher}
+    for kd in (True, False):
+        name = "pruned_kd" if kd else "pruned_no_kd"
+        cfg = {**student, **image, "kd": kd, "blocks": "bk-base", "analysis": "units", "latency_repeats": 1}
+        models[name] = train(name, TrainSpec("unet_prune", data, str(out / name), cfg, str(teacher)), seconds)
+    cfg = {**student, "cond_dim": args.cond_dim, "sample_steps": 2 * args.stages[0], "eval_guidance": [args.guidance]}
+    models["cfg"] = train("cfg", TrainSpec("unet_cfg_distill", data, str(out / "cfg"), cfg, str(teacher)), seconds)
+    teacher_dir = str(models["cfg"])
+    for n in args.stages:  # run_stages' loop, one train() per stage for the seconds
+        cfg = {**student, "target_steps": n, "guidance": args.guidance}
+        spec = TrainSpec("unet_step_distill", data, str(out / "steps" / f"steps-{n}"), cfg, teacher_dir)
+        models[f"steps_{n}"] = train(f"steps_{n}", spec, seconds)
+        teacher_dir = str(models[f"steps_{n}"])
+    return models | {"classifier": clf}, seconds
+
+
+def classifier_on_renders(clf_dir: Path, test: str, n: int, size: int) -> dict[str, float]:
+    """The judge on held-out renders (test split, first ``n``): argmax accuracy over the corpus colours / shapes, as
+    `score_fidelity` scores generated images; its ceiling for the fidelity figures."""
+    config = LoaderConfig(n, 0, resampled=False, shuffle=0, required=("jpg", "json"), split_by_node=False)
+    loader = BatchLoader(open_shards(test), config, lambda s: s, list)
+    samples = list(itertools.chain.from_iterable(itertools.islice(loader, 1)))
+    images, items = [], []
+    for s in samples:
+        obj = scene_objects(json.loads(s["json"]))[0]
+        pil = Image.open(io.BytesIO(s["jpg"])).convert("RGB").resize((size, size), Image.Resampling.BICUBIC)
+        images.append(torch.from_numpy(np.asarray(pil, dtype=np.float32) / 255.0).permute(2, 0, 1))
+        items.append(("", obj["colour"], obj["shape"]))
+    return score_fidelity(torch.stack(images), items, load_classifier(clf_dir), classifier_size(clf_dir))
+
+
+def load_classifier(clf_dir: Path) -> AttributeCNN:
+    return AttributeCNN.from_pretrained(clf_dir / "model").eval()
+
+
+def classifier_size(clf_dir: Path) -> int:
+    return int(ModelDir(clf_dir).card()["config"]["image_size"])
+
+
+@torch.no_grad()
+def features(classifier: AttributeCNN, images: torch.Tensor, size: int) -> torch.Tensor:
+    """The classifier's penultimate features (B, 4 width) of images in [0, 1]."""
+    x = torch.nn.functional.interpolate(images, size=(size, size), mode="bilinear")
+    return classifier.features((x - 0.5) / 0.25)
+
+
+def feature_distance(a: torch.Tensor, b: torch.Tensor) -> float:
+    """Mean cosine distance between paired feature rows."""
+    return round(float(1 - torch.nn.functional.cosine_similarity(a, b, dim=1).mean()), 5)
+
+
+def samplings(args: argparse.Namespace, models: dict[str, Path]) -> dict[str, Sampling]:
+    top, w = 2 * args.stages[0], args.guidance
+    runs = {
+        f"teacher, {top} steps CFG": Sampling("teacher", top, w),
+        f"teacher, {top} steps conditional": Sampling("teacher", top, 1.0),
+        f"teacher, {args.stages[-1]} steps CFG": Sampling("teacher", args.stages[-1], w),
+        f"pruned KD, {top} steps CFG": Sampling("pruned_kd", top, w),
+        f"pruned no KD, {top} steps CFG": Sampling("pruned_no_kd", top, w),
+        f"CFG-distilled, {top} steps": Sampling("cfg", top, w),
+    }
+    return runs | {f"step-distilled, {n} steps": Sampling(f"steps_{n}", n, w) for n in args.stages}
+
+
+@torch.no_grad()
+def sample_all(args: argparse.Namespace, models: dict[str, Path]) -> dict[str, Any]:
+    """Every sampling from the same noise and the fidelity prompts: images, evaluations, fidelity, features, time."""
+    items = fidelity_prompts(args.prompts)
+    captions = [p for p, _, _ in items]
+    pipes = {name: load_teacher(models[name]) for name in {s.model for s in samplings(args, models).values()}}
+    noise = fixed_noise(pipes["teacher"], len(items), 0, CPU)
+    clf, size = load_classifier(models["classifier"]), classifier_size(models["classifier"])
+
+    def sampler(s: Sampling, noise: torch.Tensor, captions: list[str]):
+        pipe = pipes[s.model]
+        prompts, sampling = encode_text(pipe, captions, CPU), chain_sampling(models[s.model])
+        prediction = pipe.scheduler.config.prediction_type
+        return lambda: sample_model(pipe, pipe.unet, sampling, prompts, noise, s.steps, s.guidance, prediction)
+
+    fns = {name: sampler(s, noise, captions) for name, s in samplings(args, models).items()}
+    results = {name: fn() for name, fn in fns.items()}
+    k = min(args.time_prompts, len(items))  # wall time on the first k prompts (a batch of k), interleaved rounds
+    times = interleaved({name: sampler(s, noise[:k], captions[:k]) for name, s in samplings(args, models).items()},
+                        args.repeats)  # fmt: skip
+    out = {}
+    for name, r in results.items():
+        s = samplings(args, models)[name]
+        images = (r.images + 1) / 2
+        out[name] = {
+            "model": s.model,
+            "steps": s.steps,
+            "guidance": s.guidance,
+            "unet_params": sum(p.numel() for p in pipes[s.model].unet.parameters()),
+            "unet_evals_per_image": r.evals_per_image,
+            "seconds_per_image": round(median(times[name]) / k, 5),
+            "images": r.images,
+            "features": features(clf, images, size),
+            **score_fidelity(images, items, clf, size),
+        }
+    return out
+
+
+def compare(runs: dict[str, Any], model: str, naive: str, reference: str) -> dict[str, Any]:
+    """``model`` and its naive baseline, both against ``reference`` (same noise, same prompts)."""
+    ref = runs[reference]
+    row = {"model": model, "naive": naive, "reference": reference}
+    for key, name in (("model", model), ("naive", naive)):
+        row[f"{key}_mse"] = mse(runs[name]["images"], ref["images"])
+        row[f"{key}_feature_distance"] = feature_distance(runs[name]["features"], ref["features"])
+    row["model_wins_mse"] = row["model_mse"] < row["naive_mse"]
+    row["model_wins_feature"] = row["model_feature_distance"] < row["naive_feature_distance"]
+    return row
+
+
+def comparisons(args: argparse.Namespace, runs: dict[str, Any]) -> list[dict[str, Any]]:
+    top, n = 2 * args.stages[0], args.stages[-1]
+    ref = f"teacher, {top} steps CFG"
+    return [
+        compare(runs, f"step-distilled, {n} steps", f"teacher, {n} steps CFG", ref),
+        compare(runs, f"pruned KD, {top} steps CFG", f"pruned no KD, {top} steps CFG", ref),
+        compare(runs, f"CFG-distilled, {top} steps", f"teacher, {top} steps conditional", ref),
+    ]
+
+
+def chance(prompts: int) -> dict[str, float]:
+    """Fidelity of a model that ignores its prompt: one over the colours / shapes the prompts use (both: product)."""
+    items = fidelity_prompts(prompts)
+    colours, shapes = len({c for _, c, _ in items}), len({s for _, _, s in items})
+    return {"colour": round(1 / colours, 4), "shape": round(1 / shapes, 4), "both": round(1 / (colours * shapes), 4)}
+
+
+def summary(result: dict[str, Any]) -> str:
+    lines = ["# diffusion", "", result["setup"], "", f"Sampling ({result['prompts']} fidelity prompts, same noise): "
+             f"evaluations, parameters, wall time per image (medians of {result['args']['repeats']} interleaved rounds "
+             f"on a batch of {result['args']['time_prompts']}); prompt fidelity by the classifier, "
+             f"chance {result['chance']}; the classifier on held-out renders: {result['classifier_on_renders']}.", "",
+             "| sampling | UNet params | UNet evals/image | s/image | speedup | colour | shape | both |",
+             "| --- | --- | --- | --- | --- | --- | --- | --- |"]  # fmt: skip
+    base = next(iter(result["samplings"].values()))["seconds_per_image"]
+    for name, r in result["samplings"].items():
+        lines.append(
+            f"| {name} | {r['unet_params']:,} | {r['unet_evals_per_image']:g} | {r['seconds_per_image']} | "
+            f"{base / r['seconds_per_image']:.1f}x | {r['fidelity_colour']} | {r['fidelity_shape']} | "
+            f"{r['fidelity_both']} |"
+        )
+    lines += ["", "Quality: each student and its naive baseline against the same reference (lower is closer):", "",
+              "| model | naive baseline | reference | MSE | naive MSE | feature dist | naive feature dist |",
+              "| --- | --- | --- | --- | --- | --- | --- |"]  # fmt: skip
+    lines += [f"| {c['model']} | {c['naive']} | {c['reference']} | {c['model_mse']} | {c['naive_mse']} | "
+              f"{c['model_feature_distance']} | {c['naive_feature_distance']} |" for c in result["comparisons"]]  # fmt: skip
+    lines += ["", "Each trainer's own final metrics (its samples vs its teacher's, against the naive sampling):", "",
+              "| stage | MSE to its teacher | naive MSE | evals/image (student, teacher) |", "| --- | --- | --- | --- |"]  # fmt: skip
+    lines += [f"| {k} | {m['mse_student_to_teacher']} | {m['mse_naive_to_teacher']} | "
+              f"{m['student_evals_per_image']:g}, {m['teacher_evals_per_image']:g} |"
+              for k, m in result["stage_metrics"].items()]  # fmt: skip
+    return "\n".join(lines)
+
+
+def parse() -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--out", default="demo_out/bench_diffusion")
+    p.add_argument("--train-n", type=int, default=4000)
+    p.add_argument("--test-n", type=int, default=500)
+    p.add_argument("--max-objects", type=int, default=1, help="objects per scene (1: what the fidelity prompts ask)")
+    p.add_argument("--resolution", type=int, default=16)
+    p.add_argument("--channels", type=int, nargs="+", default=[16, 32, 32], help="the teacher's block_out_channels")
+    p.add_argument("--classifier-steps", type=int, default=2000)
+    p.add_argument("--teacher-steps", type=int, default=3000)
+    p.add_argument("--teacher-lr", type=float, default=2e-3)
+    p.add_argument("--teacher-ema", type=float, default=0.0, help="the teacher's EMA decay (the saved weights)")
+    p.add_argument("--batch-size", type=int, default=32, help="the teacher's")
+    p.add_argument("--student-steps", type=int, default=600, help="optimizer steps of every student trainer")
+    p.add_argument("--student-batch", type=int, default=16)
+    p.add_argument("--student-lr", type=float, default=3e-4)
+    p.add_argument("--student-ema", type=float, default=0.0, help="every student's EMA decay (the saved weights)")
+    p.add_argument("--stages", type=int, nargs="+", default=[16, 8, 4])
+    p.add_argument("--guidance", type=float, default=4.0)
+    p.add_argument("--cond-dim", type=int, default=64)
+    p.add_argument("--prompts", type=int, default=36)
+    p.add_argument("--repeats", type=int, default=3)
+    p.add_argument("--time-prompts", type=int, default=8, help="the batch the wall times are measured on")
+    p.add_argument("--name", default="diffusion")
+    return p.parse_args()
+
+
+def main() -> None:
+    args = parse()
+    torch.set_num_threads(1)
+    out = Path(args.out)
+    start = time.perf_counter()
+    train_data, test = make_data(args, out)
+    models, seconds = train_chain(args, out, train_data, test)
+    runs = sample_all(args, models)
+    stage_names = ["cfg", *(f"steps_{n}" for n in args.stages)]
+    result = {
+        "setup": f"shapes {args.train_n} train / {args.test_n} held-out test scenes (max {args.max_objects} object), "
+        f"{args.resolution} px, teacher block_out_channels {args.channels}: classifier {args.classifier_steps} steps, "
+        f"teacher {args.teacher_steps} steps x batch {args.batch_size} at lr {args.teacher_lr}, EMA {args.teacher_ema}; "
+        f"every student "
+        f"{args.student_steps} steps x batch {args.student_batch} at lr {args.student_lr}, EMA {args.student_ema}, seed 0; "
+        f"stages "
+        f"{args.stages}, w = {args.guidance}; training {sum(v['seconds'] for v in seconds.values()):.0f} s "
+        f"({sum(bool(v.get('reused')) for v in seconds.values())} of {len(seconds)} models reused from an earlier "
+        f"invocation on this --out), this invocation {time.perf_counter() - start:.0f} s",
+        "args": vars(args),
+        "train_seconds": seconds,
+        "prompts": args.prompts,
+        "chance": chance(args.prompts),
+        "classifier_on_renders": classifier_on_renders(models["classifier"], test, 4 * args.prompts, args.resolution),
+        "samplings": {k: {m: v for m, v in r.items() if m not in ("images", "features")} for k, r in runs.items()},
+        "comparisons": comparisons(args, runs),
+        "stage_metrics": {
+            k: {m: ModelDir(models[k]).card()["final_metrics"][m] for m in STAGE_KEYS} for k in stage_names
+        },  # fmt: skip
+        "card_metrics": {
+            k: ModelDir(models[k]).card()["final_metrics"] for k in ("teacher", "pruned_kd", "pruned_no_kd")
+        },
+    }
+    print(summary(result))
+    write_result(args.name, result, summary(result))
+
+
+if __name__ == "__main__":
+    main()
