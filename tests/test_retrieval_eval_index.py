@@ -63,6 +63,8 @@ def test_eval_of_shards_without_negatives_gives_recall_only_and_a_limit_is_kept(
     assert result.samples == 10 and set(result.recall) == RECALL and result.negatives == {}
     # among 10 images the true caption is always within the 10 best: recall@10 is exactly 1
     assert result.recall["i2t_r@10"] == 1.0 and result.recall["t2i_r@10"] == 1.0
+    out = CliRunner().invoke(main, ["eval", "retrieval", str(student.path), "--data", str(corpus.general)])
+    assert out.exit_code == 0 and "no json negatives" in out.output and "build retrieval_negatives" in out.output
 
 
 def test_eval_of_a_blip_teacher_scores_negatives_with_its_matching_head(corpus, tmp_path):

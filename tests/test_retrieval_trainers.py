@@ -114,6 +114,28 @@ def test_distillation_without_a_teacher_and_lwf_without_replay_are_refused(corpu
         run(TrainSpec("retrieval_student", (str(corpus.negatives),), str(tmp_path / "b"), config))
 
 
+def _img2dataset_folder(corpus, root):
+    """The general split (json without negatives) as img2dataset writes it: tars, ``_stats.json``, no sizes.json."""
+    import shutil
+
+    root.mkdir()
+    for tar in sorted(corpus.general.glob("*.tar")):
+        shutil.copy(tar, root / tar.name)
+        n = json.loads((corpus.general / "sizes.json").read_text())[tar.name]
+        (root / f"{tar.stem}_stats.json").write_text(json.dumps({"count": n, "successes": n, "failed_to_download": 0}))
+    return root
+
+
+def test_hard_negatives_on_data_without_them_are_refused_not_trained_as_zero(corpus, tmp_path):
+    raw = str(_img2dataset_folder(corpus, tmp_path / "i2d"))
+    student = {**FAST, "distill_weight": 0.0}
+    for name, config in (("retrieval_student", student), ("retrieval_teacher", {**FAST, "kind": "open_clip"})):
+        with pytest.raises(ValueError, match="build retrieval_negatives"):
+            run(TrainSpec(name, (raw,), str(tmp_path / name), config))
+    model = run(TrainSpec("retrieval_student", (raw,), str(tmp_path / "ok"), {**student, "hard_negative_weight": 0.0}))
+    assert [r["step"] for r in _rows(model)] == [1, 2, 3]
+
+
 class Killed(Exception):
     pass
 

@@ -79,6 +79,42 @@ def test_teacher_loads_in_stable_diffusion_pipeline_and_writes_its_sheet(teacher
     assert len(steps) == 4 and all(r["loss"] == r["loss"] for r in steps)
 
 
+FOREIGN = ["a photo of two teal hexagons beside a maroon ring", "an image showing a navy crescent",
+           "a picture of three olive crosses above a coral pentagon " + "drawn by hand " * 40]  # fmt: skip
+
+
+def _img2dataset_folder(root, captions: list[str]):
+    """img2dataset's layout (tar, ``_stats.json`` with ``successes``, no sizes.json) of non-square 24 x 18 jpgs, json
+    without any shardsmith field."""
+    import io
+
+    from pipelines.store.tarfmt import TarSink
+
+    root.mkdir()
+    with (root / "00000.tar").open("wb") as f:
+        sink = TarSink(f)
+        for i, caption in enumerate(captions):
+            jpg = io.BytesIO()
+            Image.new("RGB", (24, 18), (40 * i, 128, 128)).save(jpg, format="JPEG")
+            meta = {"url": f"https://example.invalid/{i}.jpg", "status": "success", "width": 24, "height": 18}
+            sink.add(f"{i:09d}", {"jpg": jpg.getvalue(), "txt": caption.encode(), "json": json.dumps(meta).encode()})
+        sink.close()
+    (root / "00000_stats.json").write_text(json.dumps({"count": len(captions), "successes": len(captions)}))
+    return root
+
+
+def test_chain_on_foreign_img2dataset_data_samples_its_sheet_from_the_datas_captions(teacher, tmp_path):
+    data = str(_img2dataset_folder(tmp_path / "foreign", FOREIGN * 2))
+    config = {**TINY, "steps": 2, "checkpoint_every": 2}
+    model = run(TrainSpec("t2i_teacher", (data,), str(tmp_path / "t"), config))
+    expected = [c.strip() for c in FOREIGN]  # distinct, in tar order
+    assert json.loads((model.samples / "sheet_prompts.json").read_text()) == expected
+    prune = {**PRUNE, "steps": 1, "checkpoint_every": 1}
+    pruned = run(TrainSpec("unet_prune", (data,), str(tmp_path / "p"), prune, teacher=str(teacher.path)))
+    assert json.loads((pruned.samples / "sheet_prompts.json").read_text()) == expected
+    assert pruned.card()["final_metrics"]["sample_mse_to_teacher"] >= 0
+
+
 @pytest.mark.slow
 def test_teacher_resumes_after_a_kill_and_ends_where_an_unkilled_run_ends(shapes, teacher, tmp_path):
     spec = TrainSpec("t2i_teacher", (str(shapes),), str(tmp_path / "killed"), TINY)

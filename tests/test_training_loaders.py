@@ -84,6 +84,20 @@ def test_length_comes_from_sizes_json_and_is_required(tmp_path, data):
         open_shards(str(data))
 
 
+def test_img2dataset_folder_without_sizes_json_takes_lengths_from_its_stats(tmp_path):
+    """What img2dataset writes: tar + parquet + ``_stats.json`` (count, successes, ...) a shard, and no sizes.json."""
+    shards = {f"{s:05d}": [{"txt": b"a teal hexagon", "json": b'{"status": "success"}'}] * (3 + s) for s in range(2)}
+    root = _write_dir(tmp_path / "i2d", shards)
+    (root / "sizes.json").unlink()
+    for s, name in enumerate(shards):
+        stats = {"count": 4 + s, "successes": 3 + s, "failed_to_download": 1, "failed_to_resize": 0}
+        (root / f"{name}_stats.json").write_text(json.dumps({**stats, "status_dict": {"success": 3 + s}}))
+    data = open_shards(str(root))
+    assert [s.samples for s in data.shards] == [3, 4]  # successes, not count (failed downloads are not in the tar)
+    keys = [k for b in BatchLoader(data, LoaderConfig(2, resampled=False), _key, list) for k in b]
+    assert len(keys) == len(set(keys)) == 7
+
+
 def test_missing_txt_is_skipped_not_waited_for(tmp_path, caplog):
     samples = [{"txt": b"a red cup"}, {}, {"txt": b"a blue cup"}]
     shards = open_shards(str(_write_dir(tmp_path / "m", {"00000": samples})))

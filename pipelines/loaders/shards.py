@@ -1,4 +1,4 @@
-"""A dataset directory's shards as a loader sees them: tar URLs, sample counts from sizes.json, checksums for lineage."""
+"""A dataset directory's shards as a loader sees them: tar URLs, sample counts (sizes.json), checksums for lineage."""
 
 from __future__ import annotations
 
@@ -56,29 +56,44 @@ class ShardSet:
 
 def open_shards(url: str, verify: bool = False) -> ShardSet:
     """The shards of ``url`` (a dataset dir or an img2dataset dir, path or fsspec URL) that have a ``_stats.json`` commit
-    marker and a sizes.json entry. Lengths come from sizes.json only (never guessed by reading the tars); a missing
-    sizes.json or a committed shard it does not list is an error. ``verify`` re-hashes each tar against its stats."""
+    marker. Lengths are never guessed by reading the tars: they come from sizes.json (open_clip's convention, what
+    every shardsmith dataset writes) or, in a folder without one (img2dataset writes none), from each shard's stats:
+    img2dataset's ``successes`` (the samples its tar holds). A committed shard that neither names is an error.
+    ``verify`` re-hashes each tar against its stats."""
     fs, root = open_fs(url)
     names = sorted(p.rsplit("/", 1)[-1] for p in fs.ls(root, detail=False))
-    if "sizes.json" not in names:
-        raise FileNotFoundError(f"{url} has no sizes.json: a loader needs it for its length (open_clip's convention)")
-    with fs.open(join(root, "sizes.json"), "rb") as f:
-        sizes = json.load(f)
+    sizes = None
+    if "sizes.json" in names:
+        with fs.open(join(root, "sizes.json"), "rb") as f:
+            sizes = json.load(f)
     done = [n[: -len(STATS_SUFFIX)] for n in names if n.endswith(STATS_SUFFIX) and not n.startswith(".")]
     if not done:
         raise FileNotFoundError(f"{url} has no committed shards (no *_stats.json)")
     shards = []
     for shard in done:
-        if f"{shard}.tar" not in sizes:
-            raise ValueError(f"{url}: shard {shard} is committed but sizes.json does not list it")
         with fs.open(join(root, shard + STATS_SUFFIX), "rb") as f:
             stats = json.load(f)
+        samples = _samples(url, shard, sizes, stats)
         tar = join(url.rstrip("/"), f"{shard}.tar")
         sha = stats.get("files", {}).get("tar", {}).get("sha256") or _sha256(fs, join(root, f"{shard}.tar"))
         if verify and _sha256(fs, join(root, f"{shard}.tar")) != sha:
             raise ValueError(f"{tar}: sha256 does not match its {shard}{STATS_SUFFIX}")
-        shards.append(ShardInfo(shard, tar, int(sizes[f"{shard}.tar"]), sha, stats.get("config_sha256", "")))
+        shards.append(ShardInfo(shard, tar, samples, sha, stats.get("config_sha256", "")))
     return ShardSet(url, tuple(shards))
+
+
+def _samples(url: str, shard: str, sizes: dict[str, int] | None, stats: dict[str, Any]) -> int:
+    """A committed shard's sample count: its sizes.json entry, else (no sizes.json) img2dataset's ``successes``."""
+    if sizes is not None:
+        if f"{shard}.tar" not in sizes:
+            raise ValueError(f"{url}: shard {shard} is committed but sizes.json does not list it")
+        return int(sizes[f"{shard}.tar"])
+    if isinstance(stats.get("successes"), int):
+        return stats["successes"]
+    raise FileNotFoundError(
+        f"{url} has no sizes.json and {shard}{STATS_SUFFIX} no img2dataset 'successes': a loader needs each shard's "
+        "length (open_clip's convention)"
+    )
 
 
 def _sha256(fs, path: str) -> str:

@@ -31,6 +31,11 @@ def eval_retrieval(model_dir: str, data: str, limit: int | None, batch_size: int
         click.echo(f"{name:<12} {value:.4f}")
     for kind, v in result.negatives.items():
         click.echo(f"{kind:<16} {v['accuracy']:.4f}  (n={int(v['n'])}, {result.negative_scorer})")
+    if not result.negatives:
+        click.echo(
+            f"no json negatives in {data}: no SugarCrepe accuracy (shardsmith build retrieval_negatives writes them)",
+            err=True,
+        )
 
 
 @click.group("index")

@@ -25,6 +25,23 @@ def sample_negatives(sample: Sample) -> list[tuple[str, str]]:
     return [(str(n["kind"]), str(n["text"])) for n in record.get("negatives") or [] if n.get("text")]
 
 
+def require_negatives(shards: ShardSet, peek: int = 32) -> None:
+    """Raise unless one of the first ``peek`` samples of ``shards`` carries json ``negatives``: a NegCLIP term on data
+    without them (a plain img2dataset folder) would train as 0 while the run claims hard negatives."""
+    import webdataset as wds
+
+    for i, sample in enumerate(wds.WebDataset(shards.urls[:1], shardshuffle=False, empty_check=False)):
+        if sample_negatives(sample):
+            return
+        if i + 1 >= peek:
+            break
+    raise ValueError(
+        f"{shards.url}: its first {peek} samples carry no json 'negatives', so hard_negative_weight > 0 would train "
+        f"nothing: build them (shardsmith build retrieval_negatives --source {shards.url} --out OUT) and train on "
+        "OUT/retrieval_negatives, or --set hard_negative_weight=0"
+    )
+
+
 @dataclass(frozen=True)
 class PairEncoder:
     """``map_sample`` for the loader: the image preprocessed for every model (by role), the caption, the negatives."""

@@ -20,7 +20,13 @@ from pipelines.loaders import LoaderConfig, ShardSet, open_shards
 from pipelines.training.base import Trainer, TrainerConfig
 from pipelines.training.eval_retrieval import evaluate_scorer, retrieval_sheet
 from pipelines.training.registry import register
-from pipelines.training.retrieval_data import Preprocess, pair_loader, paired_batches, scatter_negatives
+from pipelines.training.retrieval_data import (
+    Preprocess,
+    pair_loader,
+    paired_batches,
+    require_negatives,
+    scatter_negatives,
+)
 
 TERMS = ("contrastive", "distill", "hard_negative", "lwf")
 WEIGHTS = tuple(f"{t}_weight" for t in TERMS)
@@ -178,6 +184,8 @@ class RetrievalStudent(Trainer):
         replay = self._replay()
         if c.lwf_weight and replay is None:
             raise ValueError("lwf_weight > 0 needs replay data: a second --data DIR or --set replay_data=DIR")
+        if c.hard_negative_weight:
+            require_negatives(self.inputs.data[0])
         return StudentTask(model, c, self.inputs.data[0], replay, preprocess, teacher, self._initial)
 
     def save(self, model: torch.nn.Module, directory: Path) -> None:

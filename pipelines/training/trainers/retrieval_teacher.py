@@ -27,6 +27,7 @@ from pipelines.training.retrieval_data import (
     Preprocess,
     pair_loader,
     paired_batches,
+    require_negatives,
     sample_negatives,
     scatter_negatives,
 )
@@ -214,6 +215,8 @@ class RetrievalTeacher(Trainer):
         return model.train()
 
     def task(self, model: torch.nn.Module) -> TeacherTask:
+        if self.config.hard_negative_weight:
+            require_negatives(self.inputs.data[0])
         return TeacherTask(model, self.config, self.inputs.data[0], self.preprocess)
 
     def save(self, model: torch.nn.Module, directory: Path) -> None:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import functools
 import io
 import itertools
+import json
 import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
@@ -40,16 +41,7 @@ from pipelines.training.base import Trainer, TrainerConfig
 from pipelines.training.registry import register
 from pipelines.training.t2i_generate import fixed_noise, generate, prompt_fidelity, write_sheet
 
-SHEET_PROMPTS = (
-    "a large plain red circle in the center",
-    "a large plain blue square in the center",
-    "a large plain green triangle in the center",
-    "a large plain yellow star in the center",
-    "a small striped purple heart on the left",
-    "a large spotted pink diamond on the right",
-    "a large plain red square and a small plain blue circle",
-    "two small plain green circles",
-)
+SHEET_SIZE = 8  # the sample sheet: the first distinct captions of the held-out data (or the training data)
 EVAL_NOISE_SEED = 1234
 
 
@@ -175,12 +167,24 @@ def fidelity(parts: Components, c: TextImageConfig) -> dict[str, float]:
     return prompt_fidelity(parts, Path(c.classifier), c.sample_steps, c.guidance, c.fidelity_prompts, guided)
 
 
-def chain_sheet(parts: Components, config: TextImageConfig, path: Path) -> Path:
-    """The sample sheet every model of the chain writes: SHEET_PROMPTS from fixed noise (seed 0), its defaults."""
-    noise = fixed_noise(parts, len(SHEET_PROMPTS), seed=0)
+def sheet_prompts(trainer: Trainer, n: int = SHEET_SIZE) -> list[str]:
+    """The first `n` distinct captions of `eval_data` (else the training data), in tar order: prompts in the data's own
+    vocabulary, whatever corpus the chain is trained on."""
+    from pipelines.training.unet_distill import eval_captions
+
+    shards = open_shards(trainer.config.eval_data) if trainer.config.eval_data else trainer.inputs.data[0]
+    return list(dict.fromkeys(eval_captions(shards, 8 * n)))[:n]
+
+
+def chain_sheet(parts: Components, config: TextImageConfig, prompts: list[str], path: Path) -> Path:
+    """The sample sheet every model of the chain writes: `prompts` from fixed noise (seed 0) at its sampling defaults;
+    the prompts also go to ``sheet_prompts.json`` beside it."""
+    noise = fixed_noise(parts, len(prompts), seed=0)
     guided = parts.unet.config.get("time_cond_proj_dim") is not None
-    images = generate(parts, list(SHEET_PROMPTS), config.sample_steps, config.guidance, noise, guided)
-    return write_sheet(images, list(SHEET_PROMPTS), path)
+    images = generate(parts, prompts, config.sample_steps, config.guidance, noise, guided)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    (path.parent / "sheet_prompts.json").write_text(json.dumps(prompts, indent=1, ensure_ascii=False))
+    return write_sheet(images, prompts, path)
 
 
 @register
@@ -225,4 +229,4 @@ class T2ITeacher(Trainer):
         return validation_loss(parts.unet, parts, eval_batches(self, parts.tokenizer)) | fidelity(parts, self.config)
 
     def sample_sheet(self, model: nn.Module, path: Path) -> Path:
-        return chain_sheet(self._final(model), self.config, path)
+        return chain_sheet(self._final(model), self.config, sheet_prompts(self), path)

@@ -49,11 +49,11 @@ from pipelines.training.base import Trainer
 from pipelines.training.registry import register
 from pipelines.training.t2i_generate import fixed_noise, generate
 from pipelines.training.trainers.t2i_teacher import (
-    SHEET_PROMPTS,
     TextImageConfig,
     chain_sheet,
     eval_batches,
     fidelity,
+    sheet_prompts,
     text_image_loader,
     validation_loss,
 )
@@ -221,12 +221,12 @@ class UNetPrune(Trainer):
     @torch.no_grad()
     def evaluate(self, model: nn.Module) -> dict[str, float]:
         """Held-out validation loss of student and teacher (same batches, timesteps and noise), parameters before and
-        after, and the student's distance to the teacher on the sheet's prompts and noise (sampled images, MSE)."""
+        after, and the student's distance to the teacher on the sheet's prompts (the data's captions) and noise (sampled images, MSE)."""
         student, teacher, c = self._final(model), self.parts, self.config
         metrics = validation_loss(student.unet, student, eval_batches(self, teacher.tokenizer)) | fidelity(student, c)
         ref = validation_loss(teacher.unet, teacher, eval_batches(self, teacher.tokenizer))
         n_t, n_s = param_count(teacher.unet), param_count(student.unet)
-        prompts = list(SHEET_PROMPTS)
+        prompts = sheet_prompts(self)
         noise = fixed_noise(teacher, len(prompts), seed=0)
         mse = (generate(student, prompts, c.sample_steps, c.guidance, noise)
                - generate(teacher, prompts, c.sample_steps, c.guidance, noise)).pow(2).mean()  # fmt: skip
@@ -241,7 +241,7 @@ class UNetPrune(Trainer):
 
     def sample_sheet(self, model: nn.Module, path: Path) -> Path:
         write_sensitivity(self.analysis, path.parent)
-        return chain_sheet(self._final(model), self.config, path)
+        return chain_sheet(self._final(model), self.config, sheet_prompts(self), path)
 
 
 def write_sensitivity(analysis: Analysis, samples: Path) -> None:
