@@ -126,14 +126,29 @@ def _img2dataset_folder(corpus, root):
     return root
 
 
-def test_hard_negatives_on_data_without_them_are_refused_not_trained_as_zero(corpus, tmp_path):
+def test_hard_negatives_on_data_without_them_are_built_from_the_captions_or_refused(corpus, tmp_path):
     raw = str(_img2dataset_folder(corpus, tmp_path / "i2d"))
     student = {**FAST, "distill_weight": 0.0}
     for name, config in (("retrieval_student", student), ("retrieval_teacher", {**FAST, "kind": "open_clip"})):
         with pytest.raises(ValueError, match="build retrieval_negatives"):
-            run(TrainSpec(name, (raw,), str(tmp_path / name), config))
+            run(TrainSpec(name, (raw,), str(tmp_path / name), {**config, "generate_negatives": False}))
+        built = run(TrainSpec(name, (raw,), str(tmp_path / f"{name}-built"), config))
+        assert all(r["hard_negative"] > 0 for r in _rows(built)), name  # the NegCLIP term trains, not 0
     model = run(TrainSpec("retrieval_student", (raw,), str(tmp_path / "ok"), {**student, "hard_negative_weight": 0.0}))
     assert [r["step"] for r in _rows(model)] == [1, 2, 3]
+
+
+def test_negatives_built_while_batching_are_retrieval_negatives_own_whatever_the_batch():
+    from pipelines.negatives import NegativesConfig, generate_negatives_many
+    from pipelines.training.retrieval_data import with_generated_negatives
+
+    captions = ["a small red circle and a large blue square", "two green triangles", "a striped yellow star"]
+    items = [{"caption": c, "negatives": []} for c in captions] + [{"caption": "kept", "negatives": [("k", "own")]}]
+    rules = NegativesConfig()
+    expected = [[(n.kind, n.text) for n in negs] for negs in generate_negatives_many(captions, rules)]
+    assert [i["negatives"] for i in with_generated_negatives(items, rules)] == [*expected, [("k", "own")]]
+    assert [i["negatives"] for i in with_generated_negatives(items[::-1], rules)][::-1] == [*expected, [("k", "own")]]
+    assert all(expected)
 
 
 class Killed(Exception):

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import functools
 import io
 import json
+import logging
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -13,8 +15,10 @@ from PIL import Image
 
 from models.retrieval.scorers import BlipPreprocess, ClipPreprocess
 from pipelines.loaders import BatchLoader, LoaderConfig, Sample, ShardSet, open_shards
+from pipelines.negatives import NegativesConfig, generate_negatives_many
 
 Preprocess = ClipPreprocess | BlipPreprocess
+log = logging.getLogger(__name__)
 
 
 def sample_negatives(sample: Sample) -> list[tuple[str, str]]:
@@ -25,21 +29,53 @@ def sample_negatives(sample: Sample) -> list[tuple[str, str]]:
     return [(str(n["kind"]), str(n["text"])) for n in record.get("negatives") or [] if n.get("text")]
 
 
-def require_negatives(shards: ShardSet, peek: int = 32) -> None:
-    """Raise unless one of the first ``peek`` samples of ``shards`` carries json ``negatives``: a NegCLIP term on data
-    without them (a plain img2dataset folder) would train as 0 while the run claims hard negatives."""
+def has_negatives(shards: ShardSet, peek: int = 32) -> bool:
+    """Whether one of the first ``peek`` samples of ``shards`` carries json ``negatives``."""
     import webdataset as wds
 
     for i, sample in enumerate(wds.WebDataset(shards.urls[:1], shardshuffle=False, empty_check=False)):
         if sample_negatives(sample):
-            return
+            return True
         if i + 1 >= peek:
             break
-    raise ValueError(
-        f"{shards.url}: its first {peek} samples carry no json 'negatives', so hard_negative_weight > 0 would train "
-        f"nothing: build them (shardsmith build retrieval_negatives --source {shards.url} --out OUT) and train on "
-        "OUT/retrieval_negatives, or --set hard_negative_weight=0"
-    )
+    return False
+
+
+def require_negatives(shards: ShardSet, peek: int = 32) -> None:
+    """Raise unless one of the first ``peek`` samples of ``shards`` carries json ``negatives``: a NegCLIP term on data
+    without them (a plain img2dataset folder) would train as 0 while the run claims hard negatives."""
+    if not has_negatives(shards, peek):
+        raise ValueError(
+            f"{shards.url}: its first {peek} samples carry no json 'negatives', so hard_negative_weight > 0 would train "
+            f"nothing: build them (shardsmith build retrieval_negatives --source {shards.url} --out OUT) and train on "
+            "OUT/retrieval_negatives, --set generate_negatives=true, or --set hard_negative_weight=0"
+        )
+
+
+def generated_negatives(shards: ShardSet, hard_negative_weight: float, generate: bool) -> NegativesConfig | None:
+    """The rules that build the hard negatives from the captions while batching (``retrieval_negatives``' defaults:
+    3 per caption, replace-att, swap-att, replace-count, open vocabulary, seed 0) when the NegCLIP term is on and the
+    data carries none; None when it is off or the data has its own. Without ``generate`` such data is refused."""
+    if not hard_negative_weight or has_negatives(shards):
+        return None
+    if not generate:
+        require_negatives(shards)
+    log.warning("%s carries no json negatives: building them from the captions as batches are made", shards.url)
+    return NegativesConfig()
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def _caption_negatives(caption: str, rules: NegativesConfig) -> tuple[tuple[str, str], ...]:
+    return tuple((n.kind, n.text) for n in generate_negatives_many([caption], rules)[0])
+
+
+def with_generated_negatives(items: list[dict[str, Any]], rules: NegativesConfig) -> list[dict[str, Any]]:
+    """``items`` with the negatives of those that carry none built from their captions (a caption's negatives are a
+    function of the caption and the rules alone, so the batch and its order do not change them)."""
+    return [
+        item if item["negatives"] else {**item, "negatives": list(_caption_negatives(item["caption"], rules))}
+        for item in items
+    ]
 
 
 @dataclass(frozen=True)
@@ -62,12 +98,16 @@ class PairEncoder:
 class PairCollate:
     """A batch: per model role ``{pixel_values (B, 3, S, S), text, neg_text}``; ``neg_mask`` (B, K) says which of
     each sample's first K negatives exist (``neg_text`` rows are those, sample-major); ``neg_owner`` and
-    ``neg_kinds`` name each flat negative's sample and kind; ``keys`` and ``captions`` are lists."""
+    ``neg_kinds`` name each flat negative's sample and kind; ``keys`` and ``captions`` are lists. With ``generate``,
+    samples without negatives get them from their captions (``with_generated_negatives``)."""
 
     models: Mapping[str, Preprocess]
     negatives_per_caption: int = 3
+    generate: NegativesConfig | None = None
 
     def __call__(self, items: list[dict[str, Any]]) -> dict[str, Any]:
+        if self.generate is not None:
+            items = with_generated_negatives(items, self.generate)
         k = self.negatives_per_caption
         negs = [item["negatives"][:k] for item in items]
         mask = torch.zeros(len(items), k, dtype=torch.bool)
@@ -97,9 +137,11 @@ def pair_loader(
     config: LoaderConfig,
     negatives_per_caption: int = 3,
     start_batch: int = 0,
+    generate: NegativesConfig | None = None,
 ) -> BatchLoader:
     """Batches of ``PairCollate`` from ``shards`` (resampled for training, one pass for evaluation)."""
-    return BatchLoader(shards, config, PairEncoder(models), PairCollate(models, negatives_per_caption), start_batch)
+    collate = PairCollate(models, negatives_per_caption, generate)
+    return BatchLoader(shards, config, PairEncoder(models), collate, start_batch)
 
 
 def one_pass(shards: ShardSet, models: Mapping[str, Preprocess], batch_size: int, limit: int | None) -> Iterator[dict]:

@@ -22,6 +22,7 @@ from pipelines.training.eval_retrieval import evaluate_scorer, retrieval_sheet
 from pipelines.training.registry import register
 from pipelines.training.retrieval_data import (
     Preprocess,
+    generated_negatives,
     pair_loader,
     paired_batches,
     require_negatives,
@@ -51,6 +52,7 @@ class RetrievalStudentConfig(TrainerConfig):
     temperature: float = 1.0  # of the distillation and LwF KL terms
     max_logit_scale: float = 100.0
     negatives_per_caption: int = 3
+    generate_negatives: bool = True  # data without json negatives: build them from its captions (else refused)
     replay_data: str | None = None
     eval_data: str | None = None  # held-out shards (e.g. the test split); default: the training data
     eval_samples: int = 400
@@ -87,7 +89,8 @@ class StudentTask:
     def batches(self, start_batch: int) -> Iterator[Any]:
         c = self.config
         loader = LoaderConfig(c.batch_size, c.seed, True, c.shuffle, c.workers, required=("jpg", "txt"))
-        main = pair_loader(self.shards, self.preprocess, loader, c.negatives_per_caption, start_batch)
+        generate = generated_negatives(self.shards, c.hard_negative_weight, c.generate_negatives)
+        main = pair_loader(self.shards, self.preprocess, loader, c.negatives_per_caption, start_batch, generate)
         replay = None
         if self.replay is not None and c.lwf_weight:  # replay batches feed LwF only; without it they cost a decode
             replay_config = LoaderConfig(c.batch_size, c.seed + 1, True, c.shuffle, c.workers, required=("jpg", "txt"))
@@ -184,7 +187,7 @@ class RetrievalStudent(Trainer):
         replay = self._replay()
         if c.lwf_weight and replay is None:
             raise ValueError("lwf_weight > 0 needs replay data: a second --data DIR or --set replay_data=DIR")
-        if c.hard_negative_weight:
+        if c.hard_negative_weight and not c.generate_negatives:
             require_negatives(self.inputs.data[0])
         return StudentTask(model, c, self.inputs.data[0], replay, preprocess, teacher, self._initial)
 

@@ -25,6 +25,7 @@ from pipelines.training.eval_retrieval import evaluate_scorer, retrieval_sheet
 from pipelines.training.registry import register
 from pipelines.training.retrieval_data import (
     Preprocess,
+    generated_negatives,
     pair_loader,
     paired_batches,
     require_negatives,
@@ -60,6 +61,7 @@ class RetrievalTeacherConfig(TrainerConfig):
     hard_negative_weight: float = 1.0
     itc_temperature: float = 0.07  # BLIP's contrastive temperature
     negatives_per_caption: int = 3
+    generate_negatives: bool = True  # data without json negatives: build them from its captions (else refused)
     eval_data: str | None = None
     eval_samples: int = 400
 
@@ -105,7 +107,10 @@ class TeacherTask:
     def batches(self, start_batch: int) -> Iterator[Any]:
         c = self.config
         loader = LoaderConfig(c.batch_size, c.seed, True, c.shuffle, c.workers, required=("jpg", "txt"))
-        main = pair_loader(self.shards, {"teacher": self.preprocess}, loader, c.negatives_per_caption, start_batch)
+        generate = generated_negatives(self.shards, c.hard_negative_weight, c.generate_negatives)
+        main = pair_loader(
+            self.shards, {"teacher": self.preprocess}, loader, c.negatives_per_caption, start_batch, generate
+        )
         return paired_batches(main, None)
 
     def loss(self, model: torch.nn.Module, batch: dict[str, Any]) -> dict[str, torch.Tensor]:
@@ -215,7 +220,7 @@ class RetrievalTeacher(Trainer):
         return model.train()
 
     def task(self, model: torch.nn.Module) -> TeacherTask:
-        if self.config.hard_negative_weight:
+        if self.config.hard_negative_weight and not self.config.generate_negatives:
             require_negatives(self.inputs.data[0])
         return TeacherTask(model, self.config, self.inputs.data[0], self.preprocess)
 
