@@ -153,6 +153,11 @@ def _image_file(sample: InputSample) -> tuple[str | None, bytes]:
 
 def _open_image(data: bytes, config: DecodeConfig) -> _Opened | _Bad:
     """The decompression-bomb check from the header, then the JPEG fast path where it applies, else PIL's full decode."""
+    header = _jpeg_header(data) if config.max_side else None
+    if header is not None and header.pixels <= config.max_pixels:
+        fast = _jpeg_reduced_from(header, data, config.max_side, config.fast_dct)
+        if fast is not None:
+            return fast
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", Image.DecompressionBombWarning)
         try:
@@ -170,18 +175,91 @@ def _open_image(data: bytes, config: DecodeConfig) -> _Opened | _Bad:
         return fast if fast is not None else _pil_decode(img, config.max_side)
 
 
+class _JpegHeader(NamedTuple):
+    """What the reduced decode needs of a JPEG, read without PIL: size, one channel or three, EXIF orientation."""
+
+    width: int
+    height: int
+    grey: bool
+    orientation: int
+
+    @property
+    def pixels(self) -> int:
+        return self.width * self.height
+
+
+def _jpeg_header(data: bytes) -> _JpegHeader | None:
+    """The header of a baseline or progressive YCbCr or greyscale JPEG (libjpeg-turbo's, through simplejpeg) and its
+    EXIF orientation (the first APP1 ``Exif`` segment, read by PIL's ``Image.Exif``). None for anything else (other
+    formats and colour spaces, unreadable headers or EXIF): PIL then opens the bytes and decides, as it always has."""
+    if not data.startswith(b"\xff\xd8"):
+        return None
+    import simplejpeg
+
+    try:
+        height, width, colorspace, _ = simplejpeg.decode_jpeg_header(data)
+    except ValueError:
+        return None
+    if colorspace not in ("YCbCr", "Gray"):
+        return None
+    orientation = 1
+    exif = _exif_segment(data)
+    if exif is False:
+        return None
+    if exif is not None:
+        try:
+            found = Image.Exif()
+            found.load(exif)
+            orientation = found.get(_ORIENTATION, 1)
+        except _DECODE_ERRORS:
+            return None
+    return _JpegHeader(width, height, colorspace == "Gray", orientation)
+
+
+def _exif_segment(data: bytes) -> bytes | None | bool:
+    """The payload of a JPEG's first APP1 segment that starts ``Exif\\0\\0`` (markers walked up to the scan), None
+    without one, or False where an XMP packet is there too (PIL's ``getexif`` may take the orientation from it)."""
+    i, exif = 2, None
+    while i + 4 <= len(data) and data[i] == 0xFF:
+        marker = data[i + 1]
+        if marker in (0xD9, 0xDA):  # end of image, start of scan: no more header segments
+            break
+        if marker == 0xFF or 0xD0 <= marker <= 0xD7 or marker == 0x01:  # fill byte, restart and TEM markers: no length
+            i += 1 if marker == 0xFF else 2
+            continue
+        (length,) = struct.unpack_from(">H", data, i + 2)
+        if marker == 0xE1:
+            payload = data[i + 4 : i + 2 + length]
+            if payload.startswith(b"http://ns.adobe.com/xap/1.0/"):
+                return False
+            if exif is None and payload.startswith(b"Exif\x00\x00"):
+                exif = payload
+        i += 2 + length
+    return exif
+
+
 def _jpeg_reduced(img: Image.Image, data: bytes, max_side: int | None, fast_dct: bool = False) -> _Opened | None:
-    """A YCbCr or greyscale JPEG larger than the cap: decode once at the largest power-of-two DCT scale (1/2, 1/4, 1/8:
-    libjpeg-turbo's SIMD paths) that still covers the stored size, shrink the rest of the way, then apply the EXIF
-    orientation. None where this does not apply or the bytes do not decode cleanly: PIL then decodes them and names
-    the failure as it always has."""
+    """``_jpeg_reduced_from`` for bytes PIL has opened (its mode and EXIF), where ``_jpeg_header`` gave none."""
     if img.format != "JPEG" or img.mode not in ("RGB", "L") or not max_side:
         return None
     try:
         orientation = img.getexif().get(_ORIENTATION, 1)
     except _DECODE_ERRORS:
         return None
-    w, h = img.size
+    header = _JpegHeader(img.size[0], img.size[1], img.mode == "L", orientation)
+    return _jpeg_reduced_from(header, data, max_side, fast_dct)
+
+
+def _jpeg_reduced_from(
+    header: _JpegHeader, data: bytes, max_side: int | None, fast_dct: bool = False
+) -> _Opened | None:
+    """A YCbCr or greyscale JPEG larger than the cap: decode once at the largest power-of-two DCT scale (1/2, 1/4, 1/8:
+    libjpeg-turbo's SIMD paths) that still covers the stored size, shrink the rest of the way, then apply the EXIF
+    orientation. None where this does not apply or the bytes do not decode cleanly: PIL then decodes them and names
+    the failure as it always has."""
+    if not max_side:
+        return None
+    w, h, grey, orientation = header
     turned = orientation in (5, 6, 7, 8)
     upright = (h, w) if turned else (w, h)
     target = fit_size(upright, max_side)
@@ -192,9 +270,7 @@ def _jpeg_reduced(img: Image.Image, data: bytes, max_side: int | None, fast_dct:
     import cv2
     import simplejpeg
 
-    grey = (
-        img.mode == "L"
-    )  # one channel through decode, shrink and turn; copied to RGB's three at the end (the same bytes)
+    # a greyscale JPEG stays one channel through decode, shrink and turn; copied to RGB's three at the end (the same bytes)
     try:
         pixels = simplejpeg.decode_jpeg(
             data, "GRAY" if grey else "RGB", fastdct=fast_dct, min_width=-(-w // k), min_height=-(-h // k)
