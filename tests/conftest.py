@@ -17,6 +17,21 @@ def sample_source(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return out
 
 
+@pytest.fixture
+def stock_nlp():
+    """``pipelines.nlp.stock_nlp``: a fresh copy of spaCy's own English pipeline per call (what ``load_nlp`` speeds up);
+    the test is skipped where none is installed."""
+    from pipelines.nlp import stock_nlp as load
+
+    def fresh():
+        try:
+            return load()
+        except OSError as e:
+            pytest.skip(str(e))
+
+    return fresh
+
+
 @pytest.fixture(scope="module")
 def one_torch_thread():
     """One intra-op torch thread for a module: on this shared 2-core machine two threads contend and run tiny models

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import importlib
-
 import numpy as np
 import pytest
 
-from pipelines.nlp import DISABLED, MODEL_NAMES, load_nlp
+from pipelines.nlp import load_nlp
 from pipelines.nlp_embed import PRECOMPUTED, _tables, fold_embeddings
 
 CAPTIONS = [
@@ -18,29 +16,19 @@ CAPTIONS = [
 ]
 
 
-def _unfolded():
-    spacy = importlib.import_module("spacy")
-    for name in MODEL_NAMES:
-        try:
-            return spacy.load(name, exclude=list(DISABLED))
-        except OSError:
-            continue
-    pytest.skip("no spaCy English pipeline")
-
-
 def _view(doc):
     return [(t.text, t.tag_, t.dep_, t.head.i) for t in doc]
 
 
-def test_folded_embeddings_give_the_same_vectors_and_parses() -> None:
-    plain, folded = _unfolded(), load_nlp()
+def test_folded_embeddings_give_the_same_vectors_and_parses(stock_nlp) -> None:
+    plain, folded = stock_nlp(), load_nlp()
     assert any(n.name == PRECOMPUTED for n in folded.get_pipe("tok2vec").model.walk())
     for got, want in zip(folded.pipe(CAPTIONS), plain.pipe(CAPTIONS), strict=True):
         np.testing.assert_allclose(got.tensor, want.tensor, atol=1e-4)
         assert _view(got) == _view(want)
 
 
-def test_the_comparison_sees_a_wrong_table(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_comparison_sees_a_wrong_table(monkeypatch: pytest.MonkeyPatch, stock_nlp) -> None:
     """The check can fail: tables folded with each column's weights shifted give other vectors."""
 
     def shifted(concat, maxout):
@@ -48,6 +36,6 @@ def test_the_comparison_sees_a_wrong_table(monkeypatch: pytest.MonkeyPatch) -> N
         return [(layer, column, rows, table[:, ::-1].copy()) for layer, column, rows, table in found]
 
     monkeypatch.setattr("pipelines.nlp_embed._tables", shifted)
-    broken, plain = fold_embeddings(_unfolded()), _unfolded()
+    broken, plain = fold_embeddings(stock_nlp()), stock_nlp()
     got, want = broken(CAPTIONS[0]), plain(CAPTIONS[0])
     assert not np.allclose(got.tensor, want.tensor, atol=1e-4)

@@ -2,11 +2,7 @@
 
 from __future__ import annotations
 
-import importlib
-
-import pytest
-
-from pipelines.nlp import DISABLED, MODEL_NAMES, TAG_POS, load_nlp
+from pipelines.nlp import TAG_POS, load_nlp
 
 CAPTIONS = [
     "There is a dog that has been sitting on the red couch.",
@@ -19,30 +15,20 @@ CAPTIONS = [
 ]
 
 
-def _full_pipeline():
-    spacy = importlib.import_module("spacy")
-    for name in MODEL_NAMES:
-        try:
-            return spacy.load(name, exclude=list(DISABLED))
-        except OSError:
-            continue
-    pytest.skip("no spaCy English pipeline")
-
-
 def _view(doc):
     return [(t.text, t.pos_, t.tag_, t.dep_, t.head.i) for t in doc], [c.text for c in doc.noun_chunks]
 
 
-def test_fast_pos_matches_the_full_attribute_ruler():
-    full, fast = _full_pipeline(), load_nlp()
+def test_fast_pos_matches_the_full_attribute_ruler(stock_nlp):
+    full, fast = stock_nlp(), load_nlp()
     assert TAG_POS in fast.pipe_names
     for got, want in zip(fast.pipe(CAPTIONS), full.pipe(CAPTIONS), strict=True):
         assert _view(got) == _view(want)
 
 
-def test_the_check_sees_a_wrong_pos():
+def test_the_check_sees_a_wrong_pos(stock_nlp):
     """The comparison can fail: the fast pipeline without its tag map leaves tag-only POS unset."""
-    full, fast = _full_pipeline(), load_nlp()
+    full, fast = stock_nlp(), load_nlp()
     with fast.select_pipes(disable=[TAG_POS]):
         doc = fast("A dog on a red couch.")
     assert _view(doc) != _view(full("A dog on a red couch."))
