@@ -154,15 +154,16 @@ def _print_retrieval(models: Path) -> None:
 
 def _print_t2i(models: Path) -> None:
     """The text-to-image chain's committed models: UNet parameters, how they sample, and a generate command."""
-    from pipelines.checks.diffusion import sampler_of, unet_params
+    from pipelines.checks.diffusion import unet_params
     from pipelines.training.card import ModelDir
+    from pipelines.training.unet_distill import chain_sampling
 
     shown = None
     for name in T2I_MODELS:
         model = ModelDir(models / name)
         if not model.committed():
             continue
-        sampler = sampler_of(model.path)
+        sampler = chain_sampling(model.path)
         steps = f"{sampler.steps} steps" if sampler.steps else "any steps"
         evals = "1 evaluation" if sampler.guided or sampler.baked_guidance is not None else "2 evaluations (CFG)"
         print(f"{name}: {model.path}  [UNet {unet_params(model.path)} params, {steps} of {evals}]")

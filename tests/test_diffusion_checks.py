@@ -12,9 +12,10 @@ import torch
 
 from models.diffusion.teacher import build_tiny_teacher, save_teacher
 from models.training.attribute_cnn import AttributeCNN
-from pipelines.checks.diffusion import CHAIN_FILE, near_teacher, params_reduced, prompt_fidelity, unet_params
+from pipelines.checks.diffusion import near_teacher, params_reduced, prompt_fidelity, unet_params
 from pipelines.training.card import ModelDir
 from pipelines.training.trainers.shapes_classifier import LABELS, MAX_OBJECTS
+from pipelines.training.unet_distill import CHAIN_FILE
 from tests.distill_fixtures import TINY, teacher_dir
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")

@@ -7,12 +7,12 @@ import models.compat  # noqa: F401  (torchvision's ops before diffusers imports 
 
 # isort: on
 import json
-from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 
 from pipelines.checks.base import CheckOutcome, outcome
+from pipelines.training.unet_distill import chain_sampling, pipeline_dir
 
 # Fixed prompts in the shapes corpus' caption style (the near_teacher check samples teacher and student on them).
 CHECK_PROMPTS = (
@@ -21,14 +21,7 @@ CHECK_PROMPTS = (
     "a small striped green triangle on the left",
     "a large spotted yellow star on the right",
 )
-CHAIN_FILE = "shardsmith_sampling.json"  # the sampling record a distilled student writes next to model_index.json
 DEFAULT_STEPS = 32
-
-
-def pipeline_dir(model_dir: Path) -> Path:
-    """A committed model directory's diffusers pipeline (``model/``), or the pipeline directory itself."""
-    model_dir = Path(model_dir)
-    return model_dir if (model_dir / "model_index.json").exists() else model_dir / "model"
 
 
 def unet_params(model_dir: Path) -> int:
@@ -49,22 +42,12 @@ def params_reduced(student: Path, teacher: Path, max_fraction: float) -> CheckOu
     )
 
 
-@dataclass(frozen=True)
-class Sampler:
-    """How a saved model samples: DDIM ``steps`` (None: any), a guidance-conditioned UNet, or a baked-in CFG scale."""
-
-    steps: int | None
-    guided: bool
-    baked_guidance: float | None
-
-
-def sampler_of(model_dir: Path) -> Sampler:
-    """From the pipeline's own files: the UNet config (``time_cond_proj_dim``) and the distilled student's record."""
-    pipe = pipeline_dir(model_dir)
-    unet = json.loads((pipe / "unet" / "config.json").read_text())
-    record = json.loads((pipe / CHAIN_FILE).read_text()) if (pipe / CHAIN_FILE).exists() else {}
-    guided = unet.get("time_cond_proj_dim") is not None
-    return Sampler(record.get("steps"), guided, record.get("baked_guidance"))
+def check_noise(model_dir: Path, n: int, seed: int) -> torch.Tensor:
+    """``n`` fixed initial latents of the saved UNet's ``sample_size`` and ``in_channels`` (the same for every model of
+    one chain, so a student and its teacher start from the same noise)."""
+    config = json.loads((pipeline_dir(model_dir) / "unet" / "config.json").read_text())
+    size, channels = int(config["sample_size"]), int(config["in_channels"])
+    return torch.randn(n, channels, size, size, generator=torch.Generator().manual_seed(seed))
 
 
 @torch.no_grad()
@@ -78,7 +61,7 @@ def sample_dir(model_dir: Path, prompts: list[str], noise: torch.Tensor, steps: 
     c = load_sd_components(pipeline_dir(model_dir))
     for module in (c.unet, c.vae, c.text_encoder):
         module.eval()
-    sampler = sampler_of(model_dir)
+    sampler = chain_sampling(model_dir)
     text = text_states(c.text_encoder, tokenize(c.tokenizer, prompts))
     if sampler.guided:
         denoise = guided_denoiser(c.unet, text, w)
@@ -96,9 +79,9 @@ def _steps(student: Path, teacher: Path, steps: int | None = None) -> tuple[int,
     """The student's DDIM steps (its record, else ``steps``, else its card's ``sample_steps``); its teacher's: the
     teacher's record, else twice the student's for a step-distilled student (2N -> N), else the student's."""
     card = json.loads((Path(student) / "card.json").read_text()) if (Path(student) / "card.json").exists() else {}
-    s = sampler_of(student).steps or steps or int(card.get("config", {}).get("sample_steps") or DEFAULT_STEPS)
+    s = chain_sampling(student).steps or steps or int(card.get("config", {}).get("sample_steps") or DEFAULT_STEPS)
     step_distilled = card.get("trainer") == "unet_step_distill"
-    return s, sampler_of(teacher).steps or (2 * s if step_distilled else s)
+    return s, chain_sampling(teacher).steps or (2 * s if step_distilled else s)
 
 
 def near_teacher(
@@ -113,12 +96,8 @@ def near_teacher(
     """The student's samples are within ``max_mse`` (mean squared pixel error in [0, 1]) of its teacher's on the same
     noise and prompts; a baked student is compared with its teacher at the CFG scale it baked in. ``steps``: for a
     student that samples in any number of steps (pruned, guidance-distilled), the DDIM steps of both."""
-    from diffusers import UNet2DConditionModel
-
-    config = UNet2DConditionModel.load_config(str(pipeline_dir(student)), subfolder="unet")
-    size, channels = int(config["sample_size"]), int(config["in_channels"])
-    noise = torch.randn(len(prompts), channels, size, size, generator=torch.Generator().manual_seed(seed))
-    baked = sampler_of(student).baked_guidance
+    noise = check_noise(student, len(prompts), seed)
+    baked = chain_sampling(student).baked_guidance
     w = baked if baked is not None else w
     s_steps, t_steps = _steps(student, teacher, steps)
     ours = sample_dir(student, list(prompts), noise, s_steps, w)
@@ -160,10 +139,8 @@ def prompt_fidelity(
     from pipelines.training.t2i_generate import fidelity_prompts, score_fidelity
 
     items = fidelity_prompts(n)
-    config = json.loads((pipeline_dir(model_dir) / "unet" / "config.json").read_text())
-    size, channels = int(config["sample_size"]), int(config["in_channels"])
-    noise = torch.randn(len(items), channels, size, size, generator=torch.Generator().manual_seed(seed))
-    sampler = sampler_of(model_dir)
+    noise = check_noise(model_dir, len(items), seed)
+    sampler = chain_sampling(model_dir)
     w = sampler.baked_guidance if sampler.baked_guidance is not None else w
     s = sampler.steps or steps or DEFAULT_STEPS
     images = sample_dir(model_dir, [p for p, _, _ in items], noise, s, w)
