@@ -171,7 +171,8 @@ def _open_image(data: bytes, config: DecodeConfig) -> _Opened | _Bad:
         w, h = img.size
         if w * h > config.max_pixels:
             return _Bad("too_large", f"{w}x{h} = {w * h} pixels > {config.max_pixels}")
-        fast = _jpeg_reduced(img, data, config.max_side, config.fast_dct)
+        # a header read without PIL has had its reduced decode tried already (above): PIL decodes what it left
+        fast = _jpeg_reduced(img, data, config.max_side, config.fast_dct) if header is None else None
         return fast if fast is not None else _pil_decode(img, config.max_side)
 
 
