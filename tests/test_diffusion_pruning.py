@@ -118,3 +118,19 @@ def test_bk_sdm_needs_two_pairs_per_stage():
     one = tiny_unet(replace(UNET_TINY, layers_per_block=1))
     with pytest.raises(ValueError, match="layers_per_block=2"):
         bk_sdm_config(one.config)
+
+
+def test_normalised_feature_loss_does_not_depend_on_the_activations_scale(unet_teacher):
+    x, t, text = unet_inputs()
+    with torch.no_grad():
+        ft, fs = stage_features(unet_teacher, x, t, text), stage_features(bk_sdm_student(unet_teacher), x, t, text)
+
+    def scaled(o, k):
+        return type(o)(sample=o.sample, features={n: f * k for n, f in o.features.items()})
+
+    target = torch.randn_like(x)
+    plain, big = bk_sdm_losses(fs, ft, target), bk_sdm_losses(scaled(fs, 10.0), scaled(ft, 10.0), target)
+    assert torch.allclose(big.features, 100 * plain.features)  # BK-SDM's unnormalised MSE grows with the scale
+    norm = bk_sdm_losses(fs, ft, target, feature_norm=True)
+    norm_big = bk_sdm_losses(scaled(fs, 10.0), scaled(ft, 10.0), target, feature_norm=True)
+    assert torch.allclose(norm.features, norm_big.features) and norm.features > 0

@@ -173,12 +173,22 @@ def bk_sdm_losses(
     teacher: StageOutputs,
     target: torch.Tensor,
     weights: tuple[float, float, float] = (1.0, 1.0, 1.0),
+    feature_norm: bool = False,
 ) -> KDLosses:
-    """task = MSE(student, target); output = MSE(student, teacher); features = sum over shared stages of MSEs."""
+    """task = MSE(student, target); output = MSE(student, teacher); features = sum over shared stages of MSEs.
+
+    ``feature_norm``: each stage's MSE divided by the teacher feature's mean square (a scale-free variant; BK-SDM's
+    own loss is unnormalised, on SD's activations, whose scale differs from a tiny UNet's)."""
     mse = nn.functional.mse_loss
     task = mse(student.sample, target)
     output = mse(student.sample, teacher.sample.detach())
     shared = [k for k in student.features if k in teacher.features]
-    feats = sum(mse(student.features[k], teacher.features[k].detach()) for k in shared)
+
+    def stage(k: str) -> torch.Tensor:
+        ref = teacher.features[k].detach()
+        loss = mse(student.features[k], ref)
+        return loss / ref.pow(2).mean().clamp(min=1e-12) if feature_norm else loss
+
+    feats = sum(stage(k) for k in shared)
     total = weights[0] * task + weights[1] * output + weights[2] * feats
     return KDLosses(task=task, output=output, features=torch.as_tensor(feats), total=total)

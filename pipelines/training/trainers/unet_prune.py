@@ -67,6 +67,7 @@ class UNetPruneConfig(TextImageConfig):
     blocks: str | tuple[str, ...] = BK_BASE
     kd: bool = True  # False: the task loss only (the naive baseline BK-SDM compares against)
     kd_weights: tuple[float, float, float] = (1.0, 1.0, 1.0)  # task, output, features (BK-SDM)
+    kd_feature_norm: bool = False  # True: each stage's feature MSE over the teacher feature's mean square
     calib_prompts: int = 8  # calibration: the first N held-out samples (image + caption), fixed noise
     calib_timesteps: tuple[int, ...] = (250, 500, 750)
     latency_repeats: int = 3
@@ -150,7 +151,7 @@ class PruneTask:
         student = stage_features(_Through(model), x.sample, x.timesteps, text)
         with torch.no_grad():
             teacher = stage_features(self.parts.unet, x.sample, x.timesteps, text)
-        kd = bk_sdm_losses(student, teacher, x.target, self.config.kd_weights)
+        kd = bk_sdm_losses(student, teacher, x.target, self.config.kd_weights, self.config.kd_feature_norm)
         return {
             "loss": kd.total,
             "task": kd.task.detach(),
