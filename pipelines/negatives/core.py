@@ -12,7 +12,7 @@ from pipelines.negatives.attributes import AttributeWord, find_attributes
 from pipelines.negatives.generate import GENERATORS, KINDS, Candidate, Edit, Kind, Pending, is_open
 from pipelines.negatives.open_attributes import all_attributes
 from pipelines.negatives.open_vocab import in_category, synonymous
-from pipelines.negatives.parse import ParsedCaption, parse_caption, parse_captions
+from pipelines.negatives.parse import DEFAULT_PARSE, PARSES, Parse, ParsedCaption, parse_caption, parse_captions
 from pipelines.negatives.validity import (
     article_agrees,
     count_agrees,
@@ -30,12 +30,14 @@ DEFAULT_KINDS: tuple[Kind, ...] = ("replace-att", "swap-att", "replace-count")
 @dataclass(frozen=True)
 class NegativesConfig:
     """How many negatives per caption (`n`, all kinds together), which kinds, the seed, and whether attribute words
-    outside the curated vocabulary are found and replaced through WordNet (`open_vocabulary`)."""
+    outside the curated vocabulary are found and replaced through WordNet (`open_vocabulary`); `parse` is where
+    the caption's structure comes from (pipelines/negatives/parse.py: "pos" rules on the tags, "dep" spaCy's parser)."""
 
     n: int = 3
     kinds: tuple[Kind, ...] = field(default=DEFAULT_KINDS)
     seed: int = 0
     open_vocabulary: bool = True
+    parse: Parse = DEFAULT_PARSE
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "kinds", tuple(self.kinds))
@@ -44,6 +46,8 @@ class NegativesConfig:
         unknown = [k for k in self.kinds if k not in get_args(Kind)]
         if unknown or not self.kinds or len(set(self.kinds)) != len(self.kinds):
             raise ValueError(f"kinds must be distinct names from {KINDS}, got {self.kinds}")
+        if self.parse not in PARSES:
+            raise ValueError(f"parse must be one of {PARSES}, got {self.parse!r}")
 
 
 @dataclass(frozen=True)
@@ -183,12 +187,15 @@ def generate_negatives(caption: str, config: NegativesConfig) -> list[Negative]:
     """Hard negatives for one caption; [] when nothing can be swapped (reason `NO_ATTRIBUTE_TO_SWAP`)."""
     if not caption.strip():
         return []
-    return negatives_for(parse_caption(caption), config)
+    return negatives_for(parse_caption(caption, config.parse), config)
 
 
 def generate_negatives_many(captions: Sequence[str], config: NegativesConfig) -> list[list[Negative]]:
     """`generate_negatives` over many captions, parsing them in batches (faster than one at a time)."""
-    return [negatives_for(parsed, config) if parsed.text.strip() else [] for parsed in parse_captions(captions)]
+    return [
+        negatives_for(parsed, config) if parsed.text.strip() else []
+        for parsed in parse_captions(captions, parse=config.parse)
+    ]
 
 
 def attribute_words(caption: str) -> list[AttributeWord]:

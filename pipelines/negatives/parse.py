@@ -5,9 +5,16 @@ from __future__ import annotations
 import functools
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
+from pipelines.negatives.structure import derive
 from pipelines.nlp import load_nlp
+
+Parse = Literal["pos", "dep"]
+"""Where the structure comes from: "pos" derives it from POS tags by rules (pipelines/negatives/structure.py,
+spaCy's parser not run), "dep" reads spaCy's dependency parse and its noun chunks."""
+PARSES: tuple[Parse, ...] = ("pos", "dep")
+DEFAULT_PARSE: Parse = "pos"
 
 _MODIFIER_DEPS = {"amod", "compound", "nmod", "advmod", "npadvmod", "conj", "cc", "punct", "poss", "case"}
 
@@ -212,16 +219,49 @@ def _from_doc(doc: Any, caption: str, case_normalised: bool) -> ParsedCaption:
     return ParsedCaption(caption, words, phrases, case_normalised)
 
 
+def _from_tags(doc: Any, caption: str, case_normalised: bool) -> ParsedCaption:
+    """The "pos" structure: labels, heads and chunks derived from the tags (`structure.derive`)."""
+    from spacy.attrs import IDX, LENGTH, POS, TAG
+
+    rows = doc.to_array([IDX, LENGTH, POS, TAG]).tolist()
+    strings = doc.vocab.strings
+    texts = [caption[s : s + n] for s, n, _, _ in rows]
+    lower = [t.lower() for t in texts]
+    pos = [_name(strings, p) for _, _, p, _ in rows]
+    tags = [_name(strings, t) for _, _, _, t in rows]
+    found = derive(pos, tags, lower)
+    words = tuple(
+        _word(i, texts[i], s, s + n, pos[i], tags[i], found.deps[i], found.heads[i])
+        for i, (s, n, _, _) in enumerate(rows)
+    )
+    phrases = tuple(_phrase(chunk, words, caption) for chunk in found.chunks)
+    return ParsedCaption(caption, words, phrases, case_normalised)
+
+
+_READERS = {"pos": _from_tags, "dep": _from_doc}
+_SKIPPED: dict[str, list[str]] = {"pos": ["parser"], "dep": []}  # components not run for each structure
+
+
+def _check(parse: str) -> None:
+    if parse not in _READERS:
+        raise ValueError(f"parse must be one of {PARSES}, got {parse!r}")
+
+
 @functools.lru_cache(maxsize=4096)
-def parse_caption(caption: str) -> ParsedCaption:
+def parse_caption(caption: str, parse: Parse = DEFAULT_PARSE) -> ParsedCaption:
     """Parse one caption; cached, so asking twice about one caption parses once."""
+    _check(parse)
     text = _normalise_case(caption)
-    return _from_doc(load_nlp()(text), caption, text != caption)
+    return _READERS[parse](load_nlp()(text, disable=_SKIPPED[parse]), caption, text != caption)
 
 
-def parse_captions(captions: Iterable[str], batch_size: int = 1024) -> list[ParsedCaption]:
+def parse_captions(
+    captions: Iterable[str], batch_size: int = 1024, parse: Parse = DEFAULT_PARSE
+) -> list[ParsedCaption]:
     """Parse many captions through `nlp.pipe` (about twice the throughput of one call per caption)."""
+    _check(parse)
     texts = list(captions)
     normalised = [_normalise_case(c) for c in texts]
-    docs = load_nlp().pipe(normalised, batch_size=batch_size)
-    return [_from_doc(d, c, n != c) for d, c, n in zip(docs, texts, normalised, strict=True)]
+    docs = load_nlp().pipe(normalised, batch_size=batch_size, disable=_SKIPPED[parse])
+    read = _READERS[parse]
+    return [read(d, c, n != c) for d, c, n in zip(docs, texts, normalised, strict=True)]
