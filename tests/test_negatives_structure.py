@@ -43,6 +43,20 @@ def test_pos_structure_gives_the_parsers_attribute_heads() -> None:
     assert ("blue", "bus") in heads[6]  # a relative clause's predicate describes its antecedent, not the subject
 
 
+def test_a_predicate_noun_and_adjective_describe_the_subject() -> None:
+    """ "The train is silver and brown": "silver" is tagged a noun (a predicate chunk), "brown" coordinates with it and
+    describes the train, as in the parser's structure (without the rule, "brown" describes nothing)."""
+    vocab = load_vocabulary()
+    (pos,), (dep,) = (
+        parse_captions(["The train is silver and brown."], parse="pos"),
+        parse_captions(["The train is silver and brown."], parse="dep"),
+    )
+    heads = [(a.text, a.head) for a in all_attributes(pos, vocab)]
+    assert heads == [(a.text, a.head) for a in all_attributes(dep, vocab)] == [("brown", "train")]
+    (bike,) = parse_captions(["the bike is pink and blue"], parse="pos")  # two adjectives: the rule before it
+    assert [(a.text, a.head) for a in all_attributes(bike, vocab)] == [("pink", "bike"), ("blue", "bike")]
+
+
 def test_unknown_structure_is_refused() -> None:
     with pytest.raises(ValueError, match="parse must be one of"):
         NegativesConfig(parse="chunks")

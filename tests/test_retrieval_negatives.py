@@ -72,3 +72,36 @@ def test_caption_without_attributes_is_rejected(tmp_path):
     report = build("retrieval_negatives", root, tmp_path / "out")
     assert report["counts"] == {"ok": 1, "rejected": 1, "failed": 0}
     assert report["reasons"]["rejected"] == {"no_attribute_to_swap": 1}
+
+
+def test_the_parse_config_reaches_the_rules_and_the_provenance(tmp_path):
+    """`parse` picks the caption structure the rules read, and each record names it; on these captions the two
+    structures give different negatives (checked first), so a config that did not reach the rules would fail."""
+    import io
+
+    from PIL import Image
+
+    from pipelines.negatives import NegativesConfig, generate_negatives_many
+
+    captions = ["A close up of a sandwich.", "3 silver vases lying on a kitchen.", "a red car next to a blue truck"]
+    root = tmp_path / "photos"
+    root.mkdir()
+    for i, caption in enumerate(captions):
+        buf = io.BytesIO()
+        Image.new("RGB", (32, 32), "gray").save(buf, format="PNG")
+        (root / f"{i}.png").write_bytes(buf.getvalue())
+        (root / f"{i}.txt").write_text(caption)
+    expected = {
+        parse: [[n.text for n in negs] for negs in generate_negatives_many(captions, NegativesConfig(parse=parse))]
+        for parse in ("pos", "dep")
+    }
+    assert expected["pos"] != expected["dep"]
+    for parse in ("pos", "dep"):
+        build("retrieval_negatives", root, tmp_path / parse, parse=parse)
+        records = {
+            s.record["caption"]: s.record
+            for s in ShardReader(str(tmp_path / parse / "retrieval_negatives")).all_samples()
+        }
+        got = [[n["text"] for n in records[c]["negatives"]] if c in records else [] for c in captions]
+        assert got == expected[parse]
+        assert all(r["models"]["parser"].endswith(f"+{parse}") for r in records.values())

@@ -13,11 +13,19 @@ from pipelines.datasets.base import Dataset, DatasetConfig
 from pipelines.datasets.ingest import stored_jpeg
 from pipelines.datasets.registry import register
 from pipelines.decode import DecodeConfig, Decoded, decode_sample
-from pipelines.negatives import NO_ATTRIBUTE_TO_SWAP, VOCAB_VERSION, Negative, NegativesConfig, generate_negatives_many
+from pipelines.negatives import (
+    NO_ATTRIBUTE_TO_SWAP,
+    VOCAB_VERSION,
+    Negative,
+    NegativesConfig,
+    generate_negatives_many,
+    prepare_rules,
+)
 from pipelines.parallel import batched
 from pipelines.schema import Failed, InputSample, Outcome, Rejected, Written
 
 Kind = Literal["replace-att", "swap-att", "replace-count", "replace-obj"]
+Structure = Literal["pos", "dep"]  # pipelines/negatives/parse.py: rules on the tags, or spaCy's dependency parse
 
 
 class RetrievalNegativesConfig(DatasetConfig):
@@ -25,6 +33,7 @@ class RetrievalNegativesConfig(DatasetConfig):
     kinds: tuple[Kind, ...] = ("replace-att", "swap-att", "replace-count")
     seed: int = 0
     open_vocabulary: bool = True  # attribute words outside the curated vocabulary, replaced through WordNet
+    parse: Structure = "pos"  # where a caption's structure comes from ("dep" also runs spaCy's parser)
     max_side: int = 1024
     jpeg_quality: int = 95
     max_pixels: int = 64_000_000
@@ -57,12 +66,15 @@ class RetrievalNegatives(Dataset):
         from pipelines.nlp import parser_id
 
         lexicon = f"+{WORDNET_VERSION}" if self.config.open_vocabulary else ""
-        return {"parser": parser_id(), "negatives": f"rules-{VOCAB_VERSION}{lexicon}"}
+        # the spaCy pipeline and the structure read from it: "+pos" its tags through structure.py's rules (the
+        # parser not run), "+dep" its dependency parse
+        return {"parser": f"{parser_id()}+{self.config.parse}", "negatives": f"rules-{VOCAB_VERSION}{lexicon}"}
 
     def process(self, samples: Iterable[InputSample]) -> Iterator[Outcome]:
         c = self.config
-        rules = NegativesConfig(n=c.n, kinds=c.kinds, seed=c.seed, open_vocabulary=c.open_vocabulary)
+        rules = NegativesConfig(n=c.n, kinds=c.kinds, seed=c.seed, open_vocabulary=c.open_vocabulary, parse=c.parse)
         decode_config = DecodeConfig(c.max_pixels, 8, True, max_side=c.max_side)
+        prepare_rules(c.open_vocabulary)
         for batch in batched((decode_sample(s, decode_config) for s in samples), c.batch_size):
             decoded = [d for d in batch if isinstance(d, Decoded)]
             negatives = iter(generate_negatives_many([d.caption for d in decoded], rules))

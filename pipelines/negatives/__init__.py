@@ -11,6 +11,7 @@ from pipelines.negatives.core import (
     attribute_words,
     generate_negatives,
     generate_negatives_many,
+    prepare_rules,
     stable_seed,
 )
 from pipelines.negatives.generate import KINDS, Kind
@@ -30,5 +31,6 @@ __all__ = [
     "attribute_words",
     "generate_negatives",
     "generate_negatives_many",
+    "prepare_rules",
     "stable_seed",
 ]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+import gc
 import hashlib
 import random
 from collections.abc import Iterable, Sequence
@@ -9,10 +11,10 @@ from dataclasses import dataclass, field
 from typing import get_args
 
 from pipelines.negatives.attributes import AttributeWord, find_attributes
-from pipelines.negatives.generate import GENERATORS, KINDS, Candidate, Edit, Kind, Pending, is_open
+from pipelines.negatives.generate import GENERATORS, KINDS, Candidate, Edit, Kind, Pool, is_open
 from pipelines.negatives.open_attributes import all_attributes
 from pipelines.negatives.open_vocab import in_category, synonymous
-from pipelines.negatives.parse import DEFAULT_PARSE, PARSES, Parse, ParsedCaption, parse_caption, parse_captions
+from pipelines.negatives.parse import DEFAULT_PARSE, Parse, ParsedCaption, check_parse, parse_caption, parse_captions
 from pipelines.negatives.validity import (
     article_agrees,
     count_agrees,
@@ -46,8 +48,7 @@ class NegativesConfig:
         unknown = [k for k in self.kinds if k not in get_args(Kind)]
         if unknown or not self.kinds or len(set(self.kinds)) != len(self.kinds):
             raise ValueError(f"kinds must be distinct names from {KINDS}, got {self.kinds}")
-        if self.parse not in PARSES:
-            raise ValueError(f"parse must be one of {PARSES}, got {self.parse!r}")
+        check_parse(self.parse)
 
 
 @dataclass(frozen=True)
@@ -150,37 +151,58 @@ def to_negative(positive: str, candidate: Candidate) -> Negative:
     return negative
 
 
-def _spread(candidates: Sequence[Candidate | Pending]) -> list[Candidate | Pending]:
-    """Reorder (stably) so that each edited target is used once before any is used twice: the k-th candidate of
-    each target, in order, for k = 0, 1, ..."""
+def _spread(order: Sequence[int], targets: Sequence[tuple[int, ...]]) -> list[int]:
+    """Reorder the candidate indices `order` (stably) so that each edited target is used once before any is used
+    twice: the k-th candidate of each target, in order, for k = 0, 1, ..."""
     seen: dict[tuple[int, ...], int] = {}
     rank: list[int] = []
-    for candidate in candidates:
-        target = candidate.target
+    for i in order:
+        target = targets[i]
         rank.append(seen.get(target, 0))
         seen[target] = rank[-1] + 1
-    return [candidates[i] for i in sorted(range(len(candidates)), key=rank.__getitem__)]  # sorted is stable
+    if len(seen) == 1 or len(seen) == len(order):  # one target, or each once: the order stands
+        return list(order)
+    return [order[j] for j in sorted(range(len(order)), key=rank.__getitem__)]  # sorted is stable
 
 
 def negatives_for(parsed: ParsedCaption, config: NegativesConfig, vocab: Vocabulary | None = None) -> list[Negative]:
     """Up to `config.n` valid negatives, taking kinds in turn; deterministic for (config.seed, caption)."""
     vocab = vocab or load_vocabulary()
     rng = random.Random(stable_seed(config.seed, parsed.text))
-    pools: list[list[Candidate | Pending]] = []
+    queues: list[tuple[Pool, list[int]]] = []  # each kind's pool and its candidates' indices, the next one last
     hits = all_attributes(parsed, vocab) if config.open_vocabulary else find_attributes(parsed, vocab)
     for kind in config.kinds:
-        pool = list(GENERATORS[kind](parsed, vocab, hits))
-        rng.shuffle(pool)
-        pools.append(_spread(pool)[::-1])
+        pool = GENERATORS[kind](parsed, vocab, hits)
+        order = list(range(len(pool)))
+        rng.shuffle(order)
+        queues.append((pool, _spread(order, pool.targets)[::-1]))
     chosen: list[Negative] = []
-    while len(chosen) < config.n and any(pools):
-        for pool in pools:
-            while pool and len(chosen) < config.n:
-                candidate = pool.pop().resolve()
+    while len(chosen) < config.n and any(order for _, order in queues):
+        for pool, order in queues:
+            while order and len(chosen) < config.n:
+                candidate = pool.build(order.pop())
                 if check_candidate(parsed.text, candidate, (n.text for n in chosen), vocab) is None:
                     chosen.append(to_negative(parsed.text, candidate))
                     break
     return chosen
+
+
+@functools.cache
+def prepare_rules(open_vocabulary: bool = True) -> int:
+    """Load what the rules read, once per process (spaCy's pipeline, the vocabulary, and WordNet when
+    `open_vocabulary`), then collect and freeze the heap (`gc.freeze`): the loaded models are long-lived objects that
+    every full collection would otherwise walk again while the rules allocate. Freezing after a collection keeps no
+    garbage. Returns the number of objects frozen (benchmarks/negatives.py measures the rules with and without)."""
+    from pipelines.negatives.open_vocab import open_attribute
+    from pipelines.nlp import load_nlp
+
+    load_nlp()
+    load_vocabulary()
+    if open_vocabulary:
+        open_attribute("red", "adj")  # loads WordNet and its indices
+    gc.collect()
+    gc.freeze()
+    return gc.get_freeze_count()
 
 
 def generate_negatives(caption: str, config: NegativesConfig) -> list[Negative]:

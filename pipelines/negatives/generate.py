@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from itertools import combinations
@@ -52,21 +51,24 @@ class Candidate:
         """The positions edited for content (not articles or agreement), to spread picks over targets."""
         return tuple(e.start for e in self.edits if e.role in {"attribute", "count", "object"})
 
-    def resolve(self) -> Candidate:
-        return self
-
 
 @dataclass(frozen=True)
-class Pending:
-    """A candidate whose edits are built only when it is drawn (`resolve`): a caption has many replace-att
-    candidates and keeps a few. `target` is the resolved candidate's target (tests/test_negatives_pending.py)."""
+class Pool:
+    """A kind's candidates for one caption, each built only when it is drawn (`build(i)`): a caption has many
+    replace-att candidates and keeps a few. `targets[i]` is candidate i's target, known without building it
+    (tests/test_negatives_pending.py checks that they agree)."""
 
     kind: Kind
-    target: tuple[int, ...]
-    build: Callable[[], list[Edit | None]]
+    targets: Sequence[tuple[int, ...]]
+    build: Callable[[int], Candidate]
 
-    def resolve(self) -> Candidate:
-        return _candidate(self.kind, self.build())
+    @classmethod
+    def of(cls, kind: Kind, candidates: Sequence[Candidate]) -> Pool:
+        """A pool of candidates built already."""
+        return cls(kind, [c.target for c in candidates], candidates.__getitem__)
+
+    def __len__(self) -> int:
+        return len(self.targets)
 
 
 def _candidate(kind: Kind, edits: Sequence[Edit | None]) -> Candidate:
@@ -175,14 +177,22 @@ def _find_clash(category_name: str, new_key: str, mates: Sequence[str], vocab: V
     return False
 
 
-def replace_att(parsed: ParsedCaption, vocab: Vocabulary, hits: Sequence[AttributeWord]) -> list[Pending]:
+def replace_att(parsed: ParsedCaption, vocab: Vocabulary, hits: Sequence[AttributeWord]) -> Pool:
     """One attribute word replaced by a confusable, non-synonym word of its category."""
-    found: list[Pending] = []
+    segments: list[tuple[int, AttributeWord, str, tuple[tuple[str, str], ...]]] = []  # (first index, hit, key, allowed)
+    targets: list[tuple[int, ...]] = []
     for hit, key in absorb_tones(hits, parsed, vocab):
-        for new_key, display in _allowed(hit, key, _mates(hit, hits), _word_after(parsed, hit.end), vocab):
-            build = functools.partial(_attribute_edit, hit, key, new_key, display, parsed)
-            found.append(Pending("replace-att", (hit.start,), build))
-    return found
+        allowed = _allowed(hit, key, _mates(hit, hits), _word_after(parsed, hit.end), vocab)
+        if allowed:
+            segments.append((len(targets), hit, key, allowed))
+            targets += [(hit.start,)] * len(allowed)
+
+    def build(i: int) -> Candidate:
+        first, hit, key, allowed = next(s for s in reversed(segments) if s[0] <= i)
+        new_key, display = allowed[i - first]
+        return _candidate("replace-att", _attribute_edit(hit, key, new_key, display, parsed))
+
+    return Pool("replace-att", targets, build)
 
 
 def _allowed(
@@ -239,7 +249,7 @@ def _fits_head(hit: AttributeWord, key: str, head: str, vocab: Vocabulary) -> bo
     return fits_head(hit.category, head, vocab)
 
 
-def swap_att(parsed: ParsedCaption, vocab: Vocabulary, hits: Sequence[AttributeWord]) -> list[Candidate]:
+def swap_att(parsed: ParsedCaption, vocab: Vocabulary, hits: Sequence[AttributeWord]) -> Pool:
     """Attributes of two different nouns exchanged; same-category pairs only, unless there are none."""
     merged = absorb_tones(hits, parsed, vocab)
     targets = [t for t in merged if not any(o.start < t[0].start < o.end for o, _ in merged)]
@@ -251,7 +261,7 @@ def swap_att(parsed: ParsedCaption, vocab: Vocabulary, hits: Sequence[AttributeW
         for (this, key), (other, other_key) in ((a, b), (b, a)):
             edits += _attribute_edit(this, key, normalise(other_key), other.text.lower(), parsed)
         found.append(_candidate("swap-att", edits))
-    return found
+    return Pool.of("swap-att", found)
 
 
 def _verb_edits(parsed: ParsedCaption, noun: Word, plural: bool) -> list[Edit] | None:
@@ -296,20 +306,34 @@ def _count_edits(parsed: ParsedCaption, hit: CountWord, value: int, vocab: Vocab
     return None if verbs is None else edits + verbs
 
 
-def replace_count(parsed: ParsedCaption, vocab: Vocabulary, hits: Sequence[AttributeWord]) -> list[Candidate]:
+def _count_possible(parsed: ParsedCaption, hit: CountWord, value: int) -> bool:
+    """Whether `_count_edits` gives edits for `value` (not None), without building them."""
+    if (hit.value == 1) == (value == 1):
+        return True
+    if _pronoun_follows(parsed, hit.noun, hit.value > 1):
+        return False
+    return _verb_edits(parsed, hit.noun, value > 1) is not None
+
+
+def replace_count(parsed: ParsedCaption, vocab: Vocabulary, hits: Sequence[AttributeWord]) -> Pool:
     """A count changed ("two dogs" -> "three dogs", "a dog" -> "two dogs"), the noun and verb made to agree."""
-    found: list[Candidate] = []
+    found: list[tuple[CountWord, int]] = []
     for hit in find_counts(parsed, vocab):
         for value in (hit.value + 1, hit.value - 1, hit.value + 2):
-            if value < 1 or (hit.is_article and value == 1):
-                continue
-            edits = _count_edits(parsed, hit, value, vocab)
-            if edits is not None:
-                found.append(_candidate("replace-count", edits))
-    return found
+            if value >= 1 and not (hit.is_article and value == 1) and _count_possible(parsed, hit, value):
+                found.append((hit, value))
+
+    def build(i: int) -> Candidate:
+        hit, value = found[i]
+        edits = _count_edits(parsed, hit, value, vocab)
+        if edits is None:
+            raise AssertionError(f"_count_possible and _count_edits disagree on {parsed.text!r}, count {value}")
+        return _candidate("replace-count", edits)
+
+    return Pool("replace-count", [(hit.word.start,) for hit, _ in found], build)
 
 
-def replace_obj(parsed: ParsedCaption, vocab: Vocabulary, hits: Sequence[AttributeWord]) -> list[Candidate]:
+def replace_obj(parsed: ParsedCaption, vocab: Vocabulary, hits: Sequence[AttributeWord]) -> Pool:
     """A head noun replaced by a confusable object of its group ("dog" -> "cat"), number and article kept."""
     present = {singularize(w.lower) for w in parsed.words}
     found: list[Candidate] = []
@@ -326,11 +350,12 @@ def replace_obj(parsed: ParsedCaption, vocab: Vocabulary, hits: Sequence[Attribu
             new = match_case(noun.text, pluralize(key) if noun.is_plural else key)
             edits = [Edit(noun.start, noun.end, new, "object"), article_fix(parsed, noun.start, new)]
             found.append(_candidate("replace-obj", edits))
-    return found
+    return Pool.of("replace-obj", found)
 
 
-Generator = Callable[[ParsedCaption, Vocabulary, Sequence[AttributeWord]], Sequence[Candidate | Pending]]
-"""A kind's generator: every candidate for a parsed caption, given its attribute words (found once per caption)."""
+Generator = Callable[[ParsedCaption, Vocabulary, Sequence[AttributeWord]], Pool]
+"""A kind's generator: the pool of every candidate for a parsed caption, given its attribute words (found once per
+caption)."""
 
 GENERATORS: dict[Kind, Generator] = {
     "replace-att": replace_att,

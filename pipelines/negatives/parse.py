@@ -242,7 +242,8 @@ _READERS = {"pos": _from_tags, "dep": _from_doc}
 _SKIPPED: dict[str, list[str]] = {"pos": ["parser"], "dep": []}  # components not run for each structure
 
 
-def _check(parse: str) -> None:
+def check_parse(parse: str) -> None:
+    """ValueError unless `parse` names a structure (`PARSES`): the one check, for the config and the parse calls."""
     if parse not in _READERS:
         raise ValueError(f"parse must be one of {PARSES}, got {parse!r}")
 
@@ -250,7 +251,7 @@ def _check(parse: str) -> None:
 @functools.lru_cache(maxsize=4096)
 def parse_caption(caption: str, parse: Parse = DEFAULT_PARSE) -> ParsedCaption:
     """Parse one caption; cached, so asking twice about one caption parses once."""
-    _check(parse)
+    check_parse(parse)
     text = _normalise_case(caption)
     return _READERS[parse](load_nlp()(text, disable=_SKIPPED[parse]), caption, text != caption)
 
@@ -259,7 +260,7 @@ def parse_captions(
     captions: Iterable[str], batch_size: int = 1024, parse: Parse = DEFAULT_PARSE
 ) -> list[ParsedCaption]:
     """Parse many captions through `nlp.pipe` (about twice the throughput of one call per caption)."""
-    _check(parse)
+    check_parse(parse)
     texts = list(captions)
     normalised = [_normalise_case(c) for c in texts]
     docs = load_nlp().pipe(normalised, batch_size=batch_size, disable=_SKIPPED[parse])

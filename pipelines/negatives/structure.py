@@ -30,6 +30,20 @@ class Structure:
     chunks: tuple[tuple[int, int, int], ...]
 
 
+@dataclass(slots=True)
+class _Caption:
+    """One caption's tokens while its structure is derived: the tags and words read, the labels and heads written,
+    and per token the head of its noun chunk (-1 outside one), with each chunk's head by its first token."""
+
+    pos: Sequence[str]
+    tags: Sequence[str]
+    lower: Sequence[str]
+    deps: list[str]
+    heads: list[int]
+    chunk_of: list[int]
+    starts: dict[int, int]
+
+
 def _joins(pos: Sequence[str], tags: Sequence[str], run: list[int], i: int) -> bool:
     """Whether token `i` continues the pre-nominal run `run` (tokens so far; empty when `i` would start one)."""
     p, tag = pos[i], tags[i]
@@ -80,8 +94,9 @@ def _runs(pos: Sequence[str], tags: Sequence[str]) -> list[tuple[int, int, int]]
     return found
 
 
-def _inside(chunk: tuple[int, int, int], pos: Sequence[str], tags: Sequence[str], deps: list[str], heads: list[int]):
+def _inside(chunk: tuple[int, int, int], c: _Caption) -> None:
     """Labels inside one chunk: possessors ("a man's hat") head their own determiners and modifiers."""
+    pos, tags, deps, heads = c.pos, c.tags, c.deps, c.heads
     first, end, head = chunk
     owner = head
     cuts = [k for k in range(first, end) if tags[k] == "POS"]
@@ -122,9 +137,10 @@ def _inside(chunk: tuple[int, int, int], pos: Sequence[str], tags: Sequence[str]
             deps[k], heads[k] = label, to
 
 
-def _attach_left(i: int, deps: list[str], heads: list[int], pos: Sequence[str], chunk_of: list[int]) -> int:
+def _attach_left(i: int, c: _Caption) -> int:
     """The token a preposition or a post-nominal adjective at `i` attaches to: the word before it (adverbs and
     punctuation skipped), its chunk's head when it is in one; `i` itself when there is none."""
+    pos, chunk_of = c.pos, c.chunk_of
     j = i - 1
     while j >= 0 and pos[j] in {"ADV", "PUNCT", "PART"}:
         j -= 1
@@ -136,31 +152,22 @@ def _attach_left(i: int, deps: list[str], heads: list[int], pos: Sequence[str], 
 def derive(pos: Sequence[str], tags: Sequence[str], lower: Sequence[str]) -> Structure:
     """Deterministic structure from universal POS, fine tags and lower-cased words of one caption."""
     n = len(pos)
-    deps, heads = ["dep"] * n, list(range(n))
+    c = _Caption(pos, tags, lower, ["dep"] * n, list(range(n)), [-1] * n, {})
     chunks = _runs(pos, tags)
-    chunk_of = [-1] * n  # per token, the head of its chunk
-    starts: dict[int, int] = {}
     for chunk in chunks:
         first, end, head = chunk
         for k in range(first, end):
-            chunk_of[k] = head
-        starts[first] = head
-        _inside(chunk, pos, tags, deps, heads)
-    _outside(pos, tags, lower, deps, heads, chunk_of, starts)
-    return Structure(tuple(deps), tuple(heads), tuple(chunks))
+            c.chunk_of[k] = head
+        c.starts[first] = head
+        _inside(chunk, c)
+    _outside(c)
+    return Structure(tuple(c.deps), tuple(c.heads), tuple(chunks))
 
 
-def _outside(
-    pos: Sequence[str],
-    tags: Sequence[str],
-    lower: Sequence[str],
-    deps: list[str],
-    heads: list[int],
-    chunk_of: list[int],
-    starts: dict[int, int],
-) -> None:
+def _outside(c: _Caption) -> None:
     """Labels between chunks, left to right: prepositions and their objects, verb groups with their auxiliaries,
     subject, object or predicate, coordinations, post-nominal adjectives."""
+    pos, tags, lower, deps, heads, chunk_of, starts = c.pos, c.tags, c.lower, c.deps, c.heads, c.chunk_of, c.starts
     n = len(pos)
     open_subjects: list[int] = []  # chunk heads since the last finite verb that are no object of anything
     verb: int | None = None  # the verb that a following chunk or adjective completes
@@ -171,7 +178,7 @@ def _outside(
         if i in starts:
             head = starts[i]
             if deps[head] == "dep":
-                _complete(head, i, pos, tags, lower, deps, heads, chunk_of, verb, open_subjects)
+                _complete(head, i, c, verb, open_subjects)
             verb = None
             i = head + 1
             continue
@@ -180,7 +187,7 @@ def _outside(
             i += 1
             continue
         if p == "ADP":
-            deps[i], heads[i] = "prep", _attach_left(i, deps, heads, pos, chunk_of)
+            deps[i], heads[i] = "prep", _attach_left(i, c)
             nxt = i + 1
             if nxt in starts:
                 obj = starts[nxt]
@@ -194,11 +201,11 @@ def _outside(
             relative = (i, chunk_of[i - 1])
         elif tag == "EX":
             deps[i] = "expl"
-            following = _verb_group(i + 1, pos, tags, lower, chunk_of)
+            following = _verb_group(i + 1, c)
             if following is not None:
                 heads[i] = following[-1]
         elif p in _VERB_POS or tag.startswith("VB") or tag == "MD":
-            group = _verb_group(i, pos, tags, lower, chunk_of) or [i]
+            group = _verb_group(i, c) or [i]
             main = group[-1]
             for k in group[:-1]:
                 deps[k], heads[k] = ("neg" if lower[k] in {"not", "n't"} else "aux"), main
@@ -227,19 +234,18 @@ def _outside(
             i = main + 1
             continue
         elif p == "ADJ":
-            _adjective(i, pos, deps, heads, chunk_of, verb)
+            _adjective(i, c, verb)
         elif p == "CCONJ":
             deps[i] = "cc"
-            heads[i] = _attach_left(i, deps, heads, pos, chunk_of)
+            heads[i] = _attach_left(i, c)
         elif p == "PUNCT":
             deps[i], heads[i] = "punct", max(i - 1, 0)
         i += 1
 
 
-def _verb_group(
-    i: int, pos: Sequence[str], tags: Sequence[str], lower: Sequence[str], chunk_of: list[int]
-) -> list[int] | None:
+def _verb_group(i: int, c: _Caption) -> list[int] | None:
     """Tokens from `i` of one verb group: auxiliaries (adverbs and "not" between) up to the main verb."""
+    pos, tags, lower, chunk_of = c.pos, c.tags, c.lower, c.chunk_of
     group: list[int] = []
     j = i
     while j < len(pos) and chunk_of[j] < 0:
@@ -254,20 +260,10 @@ def _verb_group(
     return group or None
 
 
-def _complete(
-    head: int,
-    first: int,
-    pos: Sequence[str],
-    tags: Sequence[str],
-    lower: Sequence[str],
-    deps: list[str],
-    heads: list[int],
-    chunk_of: list[int],
-    verb: int | None,
-    open_subjects: list[int],
-) -> None:
+def _complete(head: int, first: int, c: _Caption, verb: int | None, open_subjects: list[int]) -> None:
     """The role of a chunk that no preposition took: conjunct, object or predicate of the verb before, else an
     open subject (or the caption's root noun when no verb follows)."""
+    pos, lower, deps, heads, chunk_of = c.pos, c.lower, c.deps, c.heads, c.chunk_of
     before = first - 1
     if before >= 0 and pos[before] == "CCONJ":
         left = before - 1
@@ -291,17 +287,22 @@ def _complete(
     open_subjects.append(head)
 
 
-def _adjective(i: int, pos: Sequence[str], deps: list[str], heads: list[int], chunk_of: list[int], verb: int | None):
+def _adjective(i: int, c: _Caption, verb: int | None) -> None:
     """An adjective outside the chunks: a conjunct ("black and white"), a predicate of the verb before
     ("is black"), or a post-nominal modifier ("a box full of")."""
+    pos, deps, heads = c.pos, c.deps, c.heads
     before = i - 1
     if before >= 1 and pos[before] == "CCONJ" and pos[before - 1] == "ADJ":
         deps[i], heads[i] = "conj", before - 1 if deps[before - 1] != "conj" else heads[before - 1]
         deps[before], heads[before] = "cc", heads[i]
         return
+    if before >= 1 and pos[before] == "CCONJ" and c.chunk_of[before - 1] == before - 1 and deps[before - 1] == "attr":
+        deps[i], heads[i] = "conj", before - 1  # "is silver and brown": a colour tagged as a noun, then an adjective
+        deps[before], heads[before] = "cc", before - 1
+        return
     if verb is not None:
         deps[i], heads[i] = "acomp", verb
         return
-    left = _attach_left(i, deps, heads, pos, chunk_of)
+    left = _attach_left(i, c)
     if left != i and pos[left] in _NOMINAL:
         deps[i], heads[i] = "amod", left
