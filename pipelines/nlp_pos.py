@@ -47,13 +47,58 @@ def compile_rules(patterns: Sequence[dict[str, Any]], strings: Any) -> tuple[Rul
     return tuple(rules)
 
 
-def _matches(rule: Rule, columns: dict[str, np.ndarray], doc_of: np.ndarray) -> np.ndarray:
-    """Positions (in the concatenated batch) of the token each match of `rule` sets."""
+@dataclass(frozen=True)
+class _Lookup:
+    """One attribute's values that any rule tests, sorted: a token's value becomes its position + 1 there, or 0 when
+    no rule names it, so that each test is a boolean table indexed by that id (one indexing per test and batch,
+    instead of an `np.isin` that costs far more on a small batch)."""
+
+    known: np.ndarray
+
+    def ids(self, column: np.ndarray) -> np.ndarray:
+        if not len(self.known):
+            return np.zeros(len(column), dtype=np.intp)
+        at = np.searchsorted(self.known, column)
+        found = self.known[np.minimum(at, len(self.known) - 1)] == column
+        return np.where(found, at + 1, 0)
+
+    def table(self, values: np.ndarray) -> np.ndarray:
+        table = np.zeros(len(self.known) + 1, dtype=bool)
+        table[np.searchsorted(self.known, values) + 1] = True
+        return table
+
+
+def _lookups(rules: Sequence[Rule]) -> dict[str, _Lookup]:
+    return {
+        key: _Lookup(
+            np.unique(
+                np.concatenate(
+                    [v for r in rules for t in r.tests for k, v, _ in t if k == key] or [np.zeros(0, dtype="uint64")]
+                )
+            )
+        )
+        for key in _KEYS
+    }
+
+
+def _tables(rule: Rule, lookups: dict[str, _Lookup]) -> tuple[tuple[tuple[str, np.ndarray, bool], ...], ...]:
+    """`rule.tests` with each set of allowed values as a boolean table over the attribute's ids."""
+    return tuple(tuple((k, lookups[k].table(v), negated) for k, v, negated in tests) for tests in rule.tests)
+
+
+def _matches(
+    rule: Rule,
+    tables: tuple[tuple[tuple[str, np.ndarray, bool], ...], ...],
+    ids: dict[str, np.ndarray],
+    doc_of: np.ndarray,
+) -> np.ndarray:
+    """Positions (in the concatenated batch) of the token each match of `rule` sets; `ids` are the batch's attribute
+    ids (`_Lookup.ids`), `tables` the rule's tests over them (`_tables`)."""
     n, width = len(doc_of), len(rule.tests)
     hit = np.ones(max(n - width + 1, 0), dtype=bool)
-    for offset, tests in enumerate(rule.tests):
-        for key, values, negated in tests:
-            found = np.isin(columns[key][offset : offset + len(hit)], values)
+    for offset, tests in enumerate(tables):
+        for key, table, negated in tests:
+            found = table[ids[key][offset : offset + len(hit)]]
             hit &= ~found if negated else found
     if width > 1:
         hit &= doc_of[: len(hit)] == doc_of[width - 1 : width - 1 + len(hit)]
@@ -68,6 +113,8 @@ class PosRules:
     def __init__(self, rules: Sequence[Rule], batch_size: int = 1024) -> None:
         self.rules = tuple(rules)
         self.batch_size = batch_size
+        self._lookups = _lookups(self.rules)
+        self._tables = [_tables(rule, self._lookups) for rule in self.rules]
 
     def __call__(self, doc: Any) -> Any:
         self._apply([doc])
@@ -84,11 +131,11 @@ class PosRules:
 
         arrays = [doc.to_array([TAG, LOWER, DEP, IS_SPACE, POS]) for doc in docs]
         table = np.concatenate(arrays) if arrays else np.zeros((0, 5), dtype="uint64")
-        columns = dict(zip(_KEYS, table[:, :4].T, strict=True))
+        ids = {key: self._lookups[key].ids(column) for key, column in zip(_KEYS, table[:, :4].T, strict=True)}
         values = {"TAG": table[:, 0].copy(), "POS": table[:, 4].copy()}
         doc_of = np.repeat(np.arange(len(docs)), [len(a) for a in arrays])
-        for rule in self.rules:
-            at = _matches(rule, columns, doc_of)
+        for rule, tables in zip(self.rules, self._tables, strict=True):
+            at = _matches(rule, tables, ids, doc_of)
             for key, value in rule.sets:
                 values[key][at] = value
         tag_changed = values["TAG"] != table[:, 0]

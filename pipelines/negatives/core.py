@@ -91,7 +91,7 @@ _QUOTES = ('"', "\u201c", "\u201d")
 def untouchable(text: str, start: int, end: int) -> str | None:
     """Why ``text[start:end]`` must not be edited: it is inside quotation marks (the words on a sign are what the
     image shows, not attributes of it), or only part of a word (``region-based``: the parse splits at hyphens)."""
-    if sum(text.count(q, 0, start) for q in _QUOTES) % 2:
+    if any(q in text for q in _QUOTES) and sum(text.count(q, 0, start) for q in _QUOTES) % 2:
         return "inside_quotes"
     before = text[start - 1] if start > 0 else " "
     after = text[end] if end < len(text) else " "
@@ -102,24 +102,32 @@ def untouchable(text: str, start: int, end: int) -> str | None:
 
 def check_candidate(positive: str, candidate: Candidate, others: Iterable[str], vocab: Vocabulary) -> str | None:
     """The first validity rule a candidate breaks, by name, or None when it is a valid negative."""
-    if any(a.end > b.start for a, b in zip(candidate.edits, candidate.edits[1:], strict=False)):
-        return "overlapping_edits"
-    for edit in candidate.edits:
+    return _verdict(positive, candidate, others, vocab)[0]
+
+
+def _verdict(
+    positive: str, candidate: Candidate, others: Iterable[str], vocab: Vocabulary
+) -> tuple[str | None, str | None]:
+    """`check_candidate`'s answer, and the negative's text once the edits were applied (None before that)."""
+    edits = candidate.edits
+    if any(a.end > b.start for a, b in zip(edits, edits[1:], strict=False)):
+        return "overlapping_edits", None
+    for edit in edits:
         reason = untouchable(positive, edit.start, edit.end) if edit.start < edit.end else None
         if reason is not None:
-            return reason
-    text, starts = apply_edits(positive, candidate.edits)
+            return reason, None
+    text, starts = apply_edits(positive, edits)
     if not is_novel(text, positive, others):
-        return "duplicate"
-    for edit, start in zip(candidate.edits, starts, strict=True):
+        return "duplicate", text
+    for edit, start in zip(edits, starts, strict=True):
         reason = _attribute_reason(positive, candidate.kind, edit, vocab) if edit.role == "attribute" else None
         if reason is not None:
-            return reason
+            return reason, text
         if edit.role != "article" and not article_agrees(text, start):
-            return "article_disagrees"
+            return "article_disagrees", text
         if edit.role == "noun" and edit.count is not None and not count_agrees(edit.count, edit.new):
-            return "count_disagrees"
-    return None
+            return "count_disagrees", text
+    return None, text
 
 
 def _attribute_reason(positive: str, kind: Kind, edit: Edit, vocab: Vocabulary) -> str | None:
@@ -140,9 +148,10 @@ def _attribute_reason(positive: str, kind: Kind, edit: Edit, vocab: Vocabulary) 
     return None
 
 
-def to_negative(positive: str, candidate: Candidate) -> Negative:
-    """The `Negative` record of a checked candidate; its span covers all of the candidate's edits."""
-    text, _ = apply_edits(positive, candidate.edits)
+def to_negative(positive: str, candidate: Candidate, text: str | None = None) -> Negative:
+    """The `Negative` record of a checked candidate (`text`: its edits applied, when known); its span covers all of
+    the candidate's edits."""
+    text = text if text is not None else apply_edits(positive, candidate.edits)[0]
     start, end = candidate.edits[0].start, candidate.edits[-1].end
     replacement = text[start : end + len(text) - len(positive)]
     negative = Negative(text, candidate.kind, (start, end), positive[start:end], replacement)
@@ -154,14 +163,14 @@ def to_negative(positive: str, candidate: Candidate) -> Negative:
 def _spread(order: Sequence[int], targets: Sequence[tuple[int, ...]]) -> list[int]:
     """Reorder the candidate indices `order` (stably) so that each edited target is used once before any is used
     twice: the k-th candidate of each target, in order, for k = 0, 1, ..."""
+    if len(order) < 2 or len(set(targets)) in (1, len(order)):  # one target, or each once: the order stands
+        return list(order)
     seen: dict[tuple[int, ...], int] = {}
     rank: list[int] = []
     for i in order:
         target = targets[i]
         rank.append(seen.get(target, 0))
         seen[target] = rank[-1] + 1
-    if len(seen) == 1 or len(seen) == len(order):  # one target, or each once: the order stands
-        return list(order)
     return [order[j] for j in sorted(range(len(order)), key=rank.__getitem__)]  # sorted is stable
 
 
@@ -181,8 +190,9 @@ def negatives_for(parsed: ParsedCaption, config: NegativesConfig, vocab: Vocabul
         for pool, order in queues:
             while order and len(chosen) < config.n:
                 candidate = pool.build(order.pop())
-                if check_candidate(parsed.text, candidate, (n.text for n in chosen), vocab) is None:
-                    chosen.append(to_negative(parsed.text, candidate))
+                reason, text = _verdict(parsed.text, candidate, (n.text for n in chosen), vocab)
+                if reason is None:
+                    chosen.append(to_negative(parsed.text, candidate, text))
                     break
     return chosen
 

@@ -112,10 +112,13 @@ def absorb_tones(
 ) -> list[tuple[AttributeWord, str]]:
     """Colour hits widened over a tone or same-hue word right before them ("dark brown", "navy blue"), each with
     the colour key that decides its category and replacements; a same-hue prefix is no target of its own."""
+    if not any(h.category == "colour" for h in hits[1:]):  # no colour after another attribute: nothing to absorb
+        return [(h, h.text) for h in hits]
     found: list[tuple[AttributeWord, str]] = []
     colour = vocab.category("colour")
     for hit in hits:
-        prefix = next((h for h in hits if _modifies_colour(h, hit, parsed, colour.synonyms(hit.text))), None)
+        hues = colour.synonyms(hit.text) if hit.category == "colour" else frozenset()
+        prefix = next((h for h in hits if _modifies_colour(h, hit, parsed, hues)), None)
         if hit.category == "colour" and prefix is not None:
             text = parsed.text[prefix.start : hit.end]
             found.append((AttributeWord(text, hit.category, prefix.start, hit.end, hit.head, hit.head_span), hit.text))
@@ -251,6 +254,8 @@ def _fits_head(hit: AttributeWord, key: str, head: str, vocab: Vocabulary) -> bo
 
 def swap_att(parsed: ParsedCaption, vocab: Vocabulary, hits: Sequence[AttributeWord]) -> Pool:
     """Attributes of two different nouns exchanged; same-category pairs only, unless there are none."""
+    if len({h.head_span for h in hits if h.head is not None}) < 2:  # no two nouns with attributes: no swap
+        return Pool.of("swap-att", [])
     merged = absorb_tones(hits, parsed, vocab)
     targets = [t for t in merged if not any(o.start < t[0].start < o.end for o, _ in merged)]
     pairs = [(a, b) for a, b in combinations(targets, 2) if _swappable(a, b, vocab)]

@@ -46,8 +46,8 @@ def normalised_text(text: str) -> str:
 
 def is_novel(negative: str, positive: str, others: Iterable[str] = ()) -> bool:
     """The negative repeats neither the positive nor any earlier negative (after normalisation)."""
-    seen = {normalised_text(positive)} | {normalised_text(o) for o in others}
-    return normalised_text(negative) not in seen
+    found = normalised_text(negative)
+    return found != normalised_text(positive) and all(found != normalised_text(o) for o in others)
 
 
 def stays_in_category(original: str, replacement: str, category: Category) -> bool:
