@@ -14,6 +14,7 @@ _ADJ_DEPS = {"amod", "acomp", "oprd", "conj", "attr", "xcomp", "ROOT", "appos"}
 _NOUN_MODIFIER_DEPS = {"compound", "nmod", "amod"}
 _PARTICIPLES = {"VBN", "VBG"}
 _MADE = {"made", "built", "constructed", "carved"}
+_OPEN_POS = {"ADJ", "NOUN", "PROPN"}  # the word classes `_position` places (participles aside)
 
 
 def _position(word: Word, parsed: ParsedCaption) -> tuple[WordClass, bool] | None:
@@ -93,6 +94,8 @@ def open_attributes(parsed: ParsedCaption, vocab: Vocabulary, known: Sequence[At
     taken = [(h.start, h.end) for h in known]
     found: list[AttributeWord] = []
     for word in parsed.words:
+        if word.pos not in _OPEN_POS and word.tag not in _PARTICIPLES:
+            continue  # `_position` places no other word, so neither branch below would take it
         if any(s < word.end and word.start < e for s, e in taken) or _vocabulary_declined(word, parsed, vocab):
             continue
         hit = _open_hit(word, parsed, vocab)
