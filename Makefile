@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: install demo demo-t2i test test-all test-gpu lint format bench ui clean
+.PHONY: install demo test test-all test-gpu lint format bench ui clean
 
 # torch first: `torch==2.13.0` takes the local CPU wheel; installed later by a resolver, pip would fetch CUDA builds.
 $(STAMP): pyproject.toml setup.py models/retrieval/_fp16_topk.c
@@ -22,9 +22,6 @@ install: $(STAMP)
 
 demo: install
 	$(PY) -m dagster_project.demo
-
-demo-t2i: install  # the demo plus the text-to-image chain at 16 px (its teacher alone is longer than the demo: see README)
-	SHARDSMITH_DEMO_T2I=1 $(PY) -m dagster_project.demo
 
 test: install
 	$(PY) -m pytest -m "not gpu" $(PYTEST_ARGS)

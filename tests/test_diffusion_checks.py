@@ -105,3 +105,20 @@ def test_prompt_fidelity_samples_a_baked_student_at_its_own_steps_and_scale(teac
     student = _copy(teacher, tmp_path / "baked", record={"steps": 4, "guided": False, "baked_guidance": 6.0})
     result = prompt_fidelity(student, _classifier_dir(tmp_path / "c", {"blue": 5.0}), floor=0.1, w=2.0, steps=16, n=6)
     assert (result.metadata["steps"], result.metadata["w"], result.metadata["fidelity_samples"]) == (4, 6.0, 6)
+
+
+def test_the_assets_fidelity_check_warns_under_the_floor_only_when_asked(teacher, tmp_path):
+    """fidelity_warn changes the severity of a share under the floor, not the floor or the verdict."""
+    from dagster import AssetCheckSeverity
+
+    from assets.training.diffusion import TeacherTrainConfig, fidelity_check
+    from assets.training.launch import TrainingResource
+
+    _classifier_dir(tmp_path / "models" / "shapes_classifier", {"red": 5.0})
+    training = TrainingResource(models_root=str(tmp_path / "models"))
+    for warn, severity in ((False, AssetCheckSeverity.ERROR), (True, AssetCheckSeverity.WARN)):
+        result = fidelity_check(teacher, training, TeacherTrainConfig(check_steps=2, fidelity_warn=warn))
+        assert not result.passed and result.severity == severity
+        assert result.metadata["floor"].value == 0.3 and result.metadata["fidelity_colour"].value == round(1 / 6, 4)
+    passing = fidelity_check(teacher, training, TeacherTrainConfig(check_steps=2, min_fidelity=0.1, fidelity_warn=True))
+    assert passing.passed

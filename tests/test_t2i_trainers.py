@@ -249,3 +249,9 @@ def test_prompt_fidelity_with_a_shapes_classifier_model_dir(shapes, teacher, tmp
     assert scores["fidelity_samples"] == 4
     assert all(0 <= scores[k] <= 1 for k in ("fidelity_colour", "fidelity_shape", "fidelity_both"))
     assert scores["fidelity_both"] <= min(scores["fidelity_colour"], scores["fidelity_shape"])
+
+
+def test_pruned_student_refuses_a_resolution_other_than_its_teachers(shapes, teacher, tmp_path):
+    config = {**PRUNE, "resolution": 2 * PRUNE["resolution"]}  # trained on 2x images it would learn other scales
+    with pytest.raises(ValueError, match="the teacher's images are"):
+        run(TrainSpec("unet_prune", (str(shapes),), str(tmp_path / "x"), config, teacher=str(teacher.path)))

@@ -68,6 +68,7 @@ def test_a_run_interrupted_after_step_5_resumes_from_4_and_ends_where_an_unkille
     done = run(spec)
     assert done.card()["resumed_from"] == 4
     assert _same_weights(done.path, unkilled.path)
+    assert done.card()["held_loss"] == unkilled.card()["held_loss"]  # the resumed run kept its fixed batch's "before"
     steps = [r["step"] for r in read_metrics(done.metrics) if "eval" not in r]
     assert steps == [1, 2, 3, 4, 5, 6]  # the rows of the re-run steps 5 and 6 are not doubled
 

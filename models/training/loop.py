@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+import json
 import math
 import time
 from collections.abc import Callable, Iterator
@@ -31,6 +33,7 @@ class LoopConfig:
     grad_clip: float = 1.0
     grad_accum: int = 1
     ema_decay: float = 0.0  # 0: no EMA
+    held_seed: int = 1234  # torch's generators while the held batch's loss is computed (its noise, timesteps, dropout)
     checkpoint_every: int = 100
     keep_checkpoints: int = 2
     log_every: int = 10
@@ -60,6 +63,7 @@ class LoopResult:
     last: dict[str, float]
     device: str
     dtype: str
+    held: dict[str, float]  # held_loss.json: the first batch's loss before and after training, at fixed draws
 
 
 class WarmupCosine:
@@ -105,7 +109,10 @@ def train_loop(
     """Train ``task.model`` for ``config.steps`` optimizer steps, resuming from the newest ``out/checkpoints/step-N``.
     Writes ``out/metrics.jsonl`` (rows past the resumed checkpoint are dropped first) and checkpoints every
     ``checkpoint_every`` steps and at the end. ``extra`` is stored in each checkpoint (e.g. the config hash) and must
-    match on resume. ``on_step(step)`` runs after each step and its checkpoint (tests kill the process there)."""
+    match on resume. ``on_step(step)`` runs after each step and its checkpoint (tests kill the process there).
+    ``out/held_loss.json`` and ``LoopResult.held``: ``{"before", "after", "seed", "samples"}``, the loss of the
+    stream's first batch under fixed random draws (``held_loss``) by the initial model and by the final one (EMA where
+    there is one), so that a check compares the same batch, noise and timesteps instead of two running batches."""
     accelerator = make_accelerator(config)
     trainable = [p for p in task.model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(trainable, lr=config.lr, weight_decay=config.weight_decay)
@@ -123,6 +130,17 @@ def train_loop(
     metrics = MetricsLog(out / "metrics.jsonl")
     metrics.truncate_after(step)
     stream = task.batches(batches_done)
+    held_file = out / "held_loss.json"
+    held = _to_device(next(stream if batches_done == 0 else task.batches(0)), accelerator.device)
+    if batches_done == 0:
+        stream = itertools.chain([held], stream)  # the first batch still trains (moving it again is a no-op)
+        before = held_loss(task, accelerator.unwrap_model(model), held, config)
+        record = {"before": before, "seed": config.held_seed, "samples": _batch_len(held)}
+        if accelerator.is_main_process:
+            held_file.write_text(json.dumps(record))
+    else:
+        earlier = json.loads(held_file.read_text()) if held_file.exists() else {}  # none: a run from before this file
+        record = {k: v for k, v in earlier.items() if k != "after"}
     model.train()
     last: dict[str, float] = {}
     started, samples = time.perf_counter(), 0
@@ -152,8 +170,25 @@ def train_loop(
         if on_step is not None:
             on_step(step)
     accelerator.wait_for_everyone()
+    final = ema.module if ema is not None else accelerator.unwrap_model(model)
+    record["after"] = held_loss(task, final, held, config)
+    if accelerator.is_main_process:
+        held_file.write_text(json.dumps(record))
     device, dtype = str(accelerator.device), accelerator.mixed_precision
-    return LoopResult(step, resumed_from, accelerator.unwrap_model(model), ema, last, device, dtype)
+    return LoopResult(step, resumed_from, accelerator.unwrap_model(model), ema, last, device, dtype, record)
+
+
+@torch.no_grad()
+def held_loss(task: Task, model: torch.nn.Module, batch: Any, config: LoopConfig) -> float:
+    """``task.loss(model, batch)["loss"]`` in eval mode with torch's generators seeded to ``config.held_seed`` (and
+    restored afterwards, so training's draws do not change): the same noise, timesteps and caption dropout each call."""
+    was_training = model.training
+    model.eval()
+    with torch.random.fork_rng(devices=range(torch.cuda.device_count())):
+        torch.manual_seed(config.held_seed)
+        value = float(task.loss(model, batch)["loss"])
+    model.train(was_training)
+    return value
 
 
 def _one_step(

@@ -143,6 +143,7 @@ def _train(
         "ema": result.ema is not None,
         "final_metrics": metrics,
         "final_train": result.last,
+        "held_loss": result.held,
         "model_files": files_sha256(out.model),
     }
     out.write_card(card)

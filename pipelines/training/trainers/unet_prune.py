@@ -83,6 +83,16 @@ class UNetPruneConfig(TextImageConfig):
         return v
 
 
+def check_resolution(config: UNetPruneConfig, parts: Components) -> None:
+    """The student trains on images of its teacher's size (its UNet's ``sample_size`` times the VAE's downsampling):
+    another ``resolution`` would train it on objects of another scale than the teacher draws."""
+    size = int(parts.unet.config.sample_size) * 2 ** (len(parts.vae.config.block_out_channels) - 1)
+    if config.resolution != size:
+        raise ValueError(
+            f"resolution is {config.resolution}, the teacher's images are {size} px: set resolution={size}"
+        )
+
+
 @dataclass(frozen=True)
 class Analysis:
     """Every single block and every diffusers-valid unit, measured; the units the student drops."""
@@ -175,6 +185,7 @@ class UNetPrune(Trainer):
         self.parts = load_sd_components(self.inputs.teacher / "model")
         for module in (self.parts.unet, self.parts.text_encoder, self.parts.vae):
             module.requires_grad_(False).eval()
+        check_resolution(self.config, self.parts)
         self.analysis = self._analyse()
         return pruned_student(self.parts.unet, self.analysis.chosen).train()
 
