@@ -91,7 +91,8 @@ _QUOTES = ('"', "\u201c", "\u201d")
 def untouchable(text: str, start: int, end: int) -> str | None:
     """Why ``text[start:end]`` must not be edited: it is inside quotation marks (the words on a sign are what the
     image shows, not attributes of it), or only part of a word (``region-based``: the parse splits at hyphens)."""
-    if any(q in text for q in _QUOTES) and sum(text.count(q, 0, start) for q in _QUOTES) % 2:
+    quoted = '"' in text or "\u201c" in text or "\u201d" in text
+    if quoted and sum(text.count(q, 0, start) for q in _QUOTES) % 2:
         return "inside_quotes"
     before = text[start - 1] if start > 0 else " "
     after = text[end] if end < len(text) else " "
@@ -110,7 +111,7 @@ def _verdict(
 ) -> tuple[str | None, str | None]:
     """`check_candidate`'s answer, and the negative's text once the edits were applied (None before that)."""
     edits = candidate.edits
-    if any(a.end > b.start for a, b in zip(edits, edits[1:], strict=False)):
+    if len(edits) > 1 and any(a.end > b.start for a, b in zip(edits, edits[1:], strict=False)):
         return "overlapping_edits", None
     for edit in edits:
         reason = untouchable(positive, edit.start, edit.end) if edit.start < edit.end else None

@@ -96,7 +96,9 @@ def open_attributes(parsed: ParsedCaption, vocab: Vocabulary, known: Sequence[At
     for word in parsed.words:
         if word.pos not in _OPEN_POS and word.tag not in _PARTICIPLES:
             continue  # `_position` places no other word, so neither branch below would take it
-        if any(s < word.end and word.start < e for s, e in taken) or _vocabulary_declined(word, parsed, vocab):
+        if (taken and any(s < word.end and word.start < e for s, e in taken)) or _vocabulary_declined(
+            word, parsed, vocab
+        ):
             continue
         hit = _open_hit(word, parsed, vocab)
         found += [hit] if hit is not None else []

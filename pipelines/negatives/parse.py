@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import bisect
 import functools
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -93,8 +94,18 @@ class ParsedCaption:
 
     @functools.cached_property
     def _phrase_at(self) -> tuple[NounPhrase | None, ...]:
-        """Per word index, the first phrase whose span contains it (asked about every word, many times)."""
-        return tuple(next((p for p in self.phrases if p.start <= w.start and w.end <= p.end), None) for w in self.words)
+        """Per word index, the first phrase whose span contains it (asked about every word, many times); each phrase
+        visits only the words from its start (the words are in text order)."""
+        found: list[NounPhrase | None] = [None] * len(self.words)
+        starts = [w.start for w in self.words]
+        for p in self.phrases:
+            for i in range(bisect.bisect_left(starts, p.start), len(self.words)):
+                w = self.words[i]
+                if w.start >= p.end:
+                    break
+                if found[i] is None and w.end <= p.end:
+                    found[i] = p
+        return tuple(found)
 
     @functools.cached_property
     def _children(self) -> tuple[tuple[Word, ...], ...]:

@@ -41,7 +41,7 @@ def count_agrees(count: int, noun: str) -> bool:
 @functools.lru_cache(maxsize=1 << 14)
 def normalised_text(text: str) -> str:
     """A caption reduced for duplicate detection: case folded, spaces collapsed, end punctuation dropped."""
-    return re.sub(r"\s+", " ", text.casefold()).strip().rstrip(".!?;, ")
+    return " ".join(text.casefold().split()).rstrip(".!?;, ")  # split(): runs of whitespace, as re's \s+
 
 
 def is_novel(negative: str, positive: str, others: Iterable[str] = ()) -> bool:
