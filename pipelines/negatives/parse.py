@@ -230,23 +230,62 @@ def _from_doc(doc: Any, caption: str, case_normalised: bool) -> ParsedCaption:
     return ParsedCaption(caption, words, phrases, case_normalised)
 
 
-def _from_tags(doc: Any, caption: str, case_normalised: bool) -> ParsedCaption:
-    """The "pos" structure: labels, heads and chunks derived from the tags (`structure.derive`)."""
+class _Names(dict):
+    """A string store's names by hash, looked up in the store once each (a dict read after that)."""
+
+    def __init__(self, strings: Any) -> None:
+        super().__init__()
+        self.strings = strings
+
+    def __missing__(self, key: int) -> str:
+        value = self[key] = self.strings[key]
+        return value
+
+
+@functools.cache
+def _names(strings: Any) -> _Names:
+    return _Names(strings)
+
+
+@functools.cache
+def _tag_attrs() -> list[int]:
     from spacy.attrs import IDX, LENGTH, POS, TAG
 
-    rows = doc.to_array([IDX, LENGTH, POS, TAG]).tolist()
-    strings = doc.vocab.strings
-    texts = [caption[s : s + n] for s, n, _, _ in rows]
+    return [IDX, LENGTH, POS, TAG]
+
+
+def _from_tags(doc: Any, caption: str, case_normalised: bool) -> ParsedCaption:
+    """The "pos" structure: labels, heads and chunks derived from the tags (`structure.derive`)."""
+    rows = doc.to_array(_tag_attrs()).tolist()
+    if not rows:
+        return ParsedCaption(caption, (), (), case_normalised)
+    starts, lengths, pos_ids, tag_ids = zip(*rows, strict=True)
+    names = _names(doc.vocab.strings).__getitem__
+    texts = [caption[s : s + n] for s, n in zip(starts, lengths, strict=True)]
     lower = [t.lower() for t in texts]
-    pos = [_name(strings, p) for _, _, p, _ in rows]
-    tags = [_name(strings, t) for _, _, _, t in rows]
+    pos, tags = list(map(names, pos_ids)), list(map(names, tag_ids))
     found = derive(pos, tags, lower)
-    words = tuple(
-        _word(i, texts[i], s, s + n, pos[i], tags[i], found.deps[i], found.heads[i])
-        for i, (s, n, _, _) in enumerate(rows)
-    )
-    phrases = tuple(_phrase(chunk, words, caption) for chunk in found.chunks)
-    return ParsedCaption(caption, words, phrases, case_normalised)
+    deps, heads = found.deps, found.heads
+    new = object.__new__
+    words = []
+    for i, text in enumerate(texts):
+        word = new(Word)
+        start = starts[i]
+        word.__dict__.update(
+            index=i,
+            text=text,
+            start=start,
+            end=start + lengths[i],
+            pos=pos[i],
+            tag=tags[i],
+            dep=deps[i],
+            head=heads[i],
+            lower=lower[i],
+        )
+        words.append(word)
+    words_ = tuple(words)
+    phrases = tuple(_phrase(chunk, words_, caption) for chunk in found.chunks)
+    return ParsedCaption(caption, words_, phrases, case_normalised)
 
 
 _READERS = {"pos": _from_tags, "dep": _from_doc}
