@@ -1,6 +1,7 @@
 """The text-to-image chain side by side, one run: teacher, pruned students, guidance- and step-distilled students.
 
 python -m benchmarks.diffusion [--teacher-steps 3000] [--student-steps 600] [--student-ema 0.98] [--stages 16 8 4] [--out DIR]
+    [--only pruning | cfg | steps ...] [--kd-weights 1 1 1]
 
 Renders a shapes train split and a held-out test split (other seed, the test stream), trains through the same
 ``run(TrainSpec(...))`` as ``shardsmith train``: a ``shapes_classifier`` (the fidelity judge, itself scored on held-out
@@ -11,6 +12,9 @@ colour x shape once at 36), samples every model and reports: UNet evaluations, p
 (interleaved medians); the quality comparisons against their naive baselines (MSE and the classifier's penultimate
 feature distance); prompt fidelity (classifier colour / shape / both) beside chance. A rerun on the same ``--out``
 reuses every model whose spec is unchanged (``run()``'s rule) and keeps the seconds it took (``train_seconds.json``).
+``--only`` trains and compares one part of the chain (the classifier and teacher always: reused on the same ``--out``;
+``steps`` also needs ``cfg``, its starting model) and writes its results under ``--out``, not ``benchmarks/results``.
+Every student's loss terms (task, output and feature KD, ...) are read back from its ``metrics.jsonl``.
 """
 
 from __future__ import annotations
@@ -34,6 +38,7 @@ from PIL import Image
 
 from benchmarks.common import interleaved, median, write_result
 from models.training.attribute_cnn import AttributeCNN
+from models.training.metrics import read_metrics
 from pipelines.loaders import BatchLoader, LoaderConfig, open_shards
 from pipelines.sources.shapes import ShapesConfig, write_shapes_source
 from pipelines.training.card import ModelDir
@@ -76,13 +81,26 @@ def train(name: str, spec: TrainSpec, seconds: dict[str, Any]) -> Path:
     path = run(spec, overwrite=True).path
     reused = before is not None and before == card.read_bytes() and name in earlier
     seconds[name] = earlier[name] | {"reused": True} if reused else {"seconds": round(time.perf_counter() - start, 1)}
-    record.write_text(json.dumps(earlier | {name: {"seconds": seconds[name]["seconds"]}}, indent=1))
+    now = json.loads(record.read_text()) if record.exists() else {}  # read again: another --only may have written
+    record.write_text(json.dumps(now | {name: {"seconds": seconds[name]["seconds"]}}, indent=1))
     print(f"{name}: {seconds[name]}", flush=True)
     return path
 
 
+PARTS = ("pruning", "cfg", "steps")
+PRUNED = {"pruned_kd": {"kd": True}, "pruned_no_kd": {"kd": False},
+          "pruned_kd_norm": {"kd": True, "kd_feature_norm": True}}  # fmt: skip
+
+
+def parts(args: argparse.Namespace) -> set[str]:
+    """The parts of the chain this invocation trains and compares (``--only``; all by default)."""
+    chosen = set(args.only or PARTS)
+    return chosen | {"cfg"} if "steps" in chosen else chosen
+
+
 def train_chain(args: argparse.Namespace, out: Path, train_data: str, test: str) -> tuple[dict[str, Path], dict]:
-    """Every model of the chain through ``run(TrainSpec)``; the students share seed, steps, batch, lr and EMA."""
+    """Every model of the chain (of ``parts(args)``) through ``run(TrainSpec)``; the students share seed, steps, batch,
+    lr and EMA."""
     seconds: dict[str, float] = {}
     base = {"seed": 0, "cpu_threads": 1, "log_every": 50}
     data = (train_data,)
@@ -95,21 +113,48 @@ def train_chain(args: argparse.Namespace, out: Path, train_data: str, test: str)
                    "checkpoint_every": args.teacher_steps}  # fmt: skip
     teacher = train("t2i_teacher", TrainSpec("t2i_teacher", data, str(out / "teacher"), teacher_cfg), seconds)
     student = {**base, "steps": args.student_steps, "batch_size": args.student_batch, "lr": args.student_lr,
-               "ema_decay": args.student_ema, "checkpoint_every": args.student_steps}  # fmt: skip
+               "ema_decay": args.student_ema, "checkpoint_every": args.student_steps,
+               "log_every": max(1, args.student_steps // 20)}  # fmt: skip
     models = {"teacher": teacher}
-    for kd in (True, False):
-        name = "pruned_kd" if kd else "pruned_no_kd"
-        cfg = {**student, **image, "kd": kd, "blocks": "bk-base", "analysis": "units", "latency_repeats": 1}
-        models[name] = train(name, TrainSpec("unet_prune", data, str(out / name), cfg, str(teacher)), seconds)
-    cfg = {**student, "cond_dim": args.cond_dim, "sample_steps": 2 * args.stages[0], "eval_guidance": [args.guidance]}
-    models["cfg"] = train("cfg", TrainSpec("unet_cfg_distill", data, str(out / "cfg"), cfg, str(teacher)), seconds)
-    teacher_dir = str(models["cfg"])
-    for n in args.stages:  # run_stages' loop, one train() per stage for the seconds
-        cfg = {**student, "target_steps": n, "guidance": args.guidance}
-        spec = TrainSpec("unet_step_distill", data, str(out / "steps" / f"steps-{n}"), cfg, teacher_dir)
-        models[f"steps_{n}"] = train(f"steps_{n}", spec, seconds)
-        teacher_dir = str(models[f"steps_{n}"])
+    chosen = parts(args)
+    if "pruning" in chosen:
+        for name, kd in PRUNED.items():
+            weights = {"kd_weights": args.kd_weights} if kd["kd"] else {}  # the task-only student has no KD terms
+            cfg = {**student, **image, **kd, **weights, "blocks": "bk-base", "analysis": "units", "latency_repeats": 1}
+            models[name] = train(name, TrainSpec("unet_prune", data, str(out / name), cfg, str(teacher)), seconds)
+    if "cfg" in chosen:
+        cfg = {**student, "cond_dim": args.cond_dim, "sample_steps": 2 * args.stages[0],
+               "eval_guidance": [args.guidance]}  # fmt: skip
+        models["cfg"] = train("cfg", TrainSpec("unet_cfg_distill", data, str(out / "cfg"), cfg, str(teacher)), seconds)
+    if "steps" in chosen:
+        teacher_dir = str(models["cfg"])
+        for n in args.stages:  # run_stages' loop, one train() per stage for the seconds
+            cfg = {**student, "target_steps": n, "guidance": args.guidance}
+            spec = TrainSpec("unet_step_distill", data, str(out / "steps" / f"steps-{n}"), cfg, teacher_dir)
+            models[f"steps_{n}"] = train(f"steps_{n}", spec, seconds)
+            teacher_dir = str(models[f"steps_{n}"])
     return models | {"classifier": clf}, seconds
+
+
+LOGGED = ("step", "lr", "samples_per_s")  # metrics.jsonl's bookkeeping, not loss terms
+
+
+def loss_terms(rows: list[dict[str, Any]], steps: int) -> dict[str, dict[str, float]]:
+    """Each loss term a trainer logged (``metrics.jsonl``'s training rows): its mean over the logged rows of the first
+    and of the last quarter of the steps, and its share of the loss there (a weighted term's share is its weight times
+    its value over the loss; the caller knows the weights)."""
+    train_rows = [r for r in rows if "step" in r and "loss" in r and "eval" not in r]
+    quarter = max(1, steps // 4)
+    spans = {"first": [r for r in train_rows if r["step"] <= quarter],
+             "last": [r for r in train_rows if r["step"] > steps - quarter]}  # fmt: skip
+    out: dict[str, dict[str, float]] = {}
+    for term in sorted({k for r in train_rows for k in r if k not in LOGGED}):
+        out[term] = {}
+        for span, picked in spans.items():
+            values = [r[term] for r in picked if r.get(term) is not None]
+            if values:
+                out[term][span] = round(sum(values) / len(values), 6)
+    return out
 
 
 def classifier_on_renders(clf_dir: Path, test: str, n: int, size: int) -> dict[str, float]:
@@ -148,16 +193,22 @@ def feature_distance(a: torch.Tensor, b: torch.Tensor) -> float:
 
 
 def samplings(args: argparse.Namespace, models: dict[str, Path]) -> dict[str, Sampling]:
-    top, w = 2 * args.stages[0], args.guidance
+    """Every sampling of the trained models: the teacher's three always, the students' of this invocation's parts."""
+    top, w, n = 2 * args.stages[0], args.guidance, args.stages[-1]
     runs = {
         f"teacher, {top} steps CFG": Sampling("teacher", top, w),
         f"teacher, {top} steps conditional": Sampling("teacher", top, 1.0),
-        f"teacher, {args.stages[-1]} steps CFG": Sampling("teacher", args.stages[-1], w),
+        f"teacher, {n} steps CFG": Sampling("teacher", n, w),
         f"pruned KD, {top} steps CFG": Sampling("pruned_kd", top, w),
+        f"pruned KD (normalised features), {top} steps CFG": Sampling("pruned_kd_norm", top, w),
         f"pruned no KD, {top} steps CFG": Sampling("pruned_no_kd", top, w),
         f"CFG-distilled, {top} steps": Sampling("cfg", top, w),
+        f"CFG-distilled, {n} steps": Sampling("cfg", n, w),
     }
-    return runs | {f"step-distilled, {n} steps": Sampling(f"steps_{n}", n, w) for n in args.stages}
+    runs |= {f"step-distilled, {k} steps": Sampling(f"steps_{k}", k, w) for k in args.stages}
+    if f"steps_{n}" not in models:  # the CFG student at the step chain's final steps is that chain's baseline
+        runs.pop(f"CFG-distilled, {n} steps")
+    return {name: s for name, s in runs.items() if s.model in models}
 
 
 @torch.no_grad()
@@ -211,13 +262,19 @@ def compare(runs: dict[str, Any], model: str, naive: str, reference: str) -> dic
 
 
 def comparisons(args: argparse.Namespace, runs: dict[str, Any]) -> list[dict[str, Any]]:
+    """Each student against its naive baseline (both against the teacher's 32-step CFG samples), of the students
+    sampled: the step chain against the teacher at its steps (the issue's baseline) and against its own starting
+    model, the CFG student, at its steps (the same 4 evaluations); both KD losses against the task-only student."""
     top, n = 2 * args.stages[0], args.stages[-1]
     ref = f"teacher, {top} steps CFG"
-    return [
-        compare(runs, f"step-distilled, {n} steps", f"teacher, {n} steps CFG", ref),
-        compare(runs, f"pruned KD, {top} steps CFG", f"pruned no KD, {top} steps CFG", ref),
-        compare(runs, f"CFG-distilled, {top} steps", f"teacher, {top} steps conditional", ref),
+    pairs = [
+        (f"step-distilled, {n} steps", f"teacher, {n} steps CFG"),
+        (f"step-distilled, {n} steps", f"CFG-distilled, {n} steps"),
+        (f"pruned KD, {top} steps CFG", f"pruned no KD, {top} steps CFG"),
+        (f"pruned KD (normalised features), {top} steps CFG", f"pruned no KD, {top} steps CFG"),
+        (f"CFG-distilled, {top} steps", f"teacher, {top} steps conditional"),
     ]
+    return [compare(runs, model, naive, ref) for model, naive in pairs if model in runs and naive in runs]
 
 
 def chance(prompts: int) -> dict[str, float]:
@@ -251,6 +308,11 @@ def summary(result: dict[str, Any]) -> str:
     lines += [f"| {k} | {m['mse_student_to_teacher']} | {m['mse_naive_to_teacher']} | "
               f"{m['student_evals_per_image']:g}, {m['teacher_evals_per_image']:g} |"
               for k, m in result["stage_metrics"].items()]  # fmt: skip
+    lines += ["", "Each student's loss terms from its metrics.jsonl (mean over the logged rows of the first and the last "
+              f"quarter of its steps; KD weights task, output, features = {result['args']['kd_weights']}):", "",
+              "| student | term | first quarter | last quarter |", "| --- | --- | --- | --- |"]  # fmt: skip
+    lines += [f"| {k} | {term} | {v.get('first', '')} | {v.get('last', '')} |"
+              for k, terms in result["loss_terms"].items() for term, v in terms.items()]  # fmt: skip
     return "\n".join(lines)
 
 
@@ -277,6 +339,10 @@ def parse() -> argparse.Namespace:
     p.add_argument("--prompts", type=int, default=36)
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--time-prompts", type=int, default=8, help="the batch the wall times are measured on")
+    p.add_argument("--kd-weights", type=float, nargs=3, default=[1.0, 1.0, 1.0], metavar=("TASK", "OUTPUT", "FEATURES"),
+                   help="unet_prune's kd_weights for both KD students (plain and normalised features)")  # fmt: skip
+    p.add_argument("--only", nargs="+", choices=PARTS, help="train and compare only these parts (steps implies cfg); "
+                   "results under --out")  # fmt: skip
     p.add_argument("--name", default="diffusion")
     return p.parse_args()
 
@@ -289,7 +355,8 @@ def main() -> None:
     train_data, test = make_data(args, out)
     models, seconds = train_chain(args, out, train_data, test)
     runs = sample_all(args, models)
-    stage_names = ["cfg", *(f"steps_{n}" for n in args.stages)]
+    stage_names = [k for k in ("cfg", *(f"steps_{n}" for n in args.stages)) if k in models]
+    students = [k for k in (*PRUNED, *stage_names) if k in models]
     result = {
         "setup": f"shapes {args.train_n} train / {args.test_n} held-out test scenes (max {args.max_objects} object), "
         f"{args.resolution} px, teacher block_out_channels {args.channels}: classifier {args.classifier_steps} steps, "
@@ -310,12 +377,15 @@ def main() -> None:
         "stage_metrics": {
             k: {m: ModelDir(models[k]).card()["final_metrics"][m] for m in STAGE_KEYS} for k in stage_names
         },  # fmt: skip
-        "card_metrics": {
-            k: ModelDir(models[k]).card()["final_metrics"] for k in ("teacher", "pruned_kd", "pruned_no_kd")
-        },
+        "card_metrics": {k: ModelDir(models[k]).card()["final_metrics"] for k in ("teacher", *PRUNED) if k in models},
+        "loss_terms": {k: loss_terms(read_metrics(ModelDir(models[k]).metrics), args.student_steps) for k in students},
     }
     print(summary(result))
-    write_result(args.name, result, summary(result))
+    if args.only:  # a part of the chain: not the benchmark's record
+        (out / f"{args.name}_{'_'.join(sorted(parts(args)))}.json").write_text(json.dumps(result, indent=1) + "\n")
+        (out / f"{args.name}_{'_'.join(sorted(parts(args)))}.md").write_text(summary(result) + "\n")
+    else:
+        write_result(args.name, result, summary(result))
 
 
 if __name__ == "__main__":
