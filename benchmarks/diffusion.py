@@ -1,16 +1,19 @@
 """The text-to-image chain side by side, one run: teacher, pruned students, guidance- and step-distilled students.
 
 python -m benchmarks.diffusion [--teacher-steps 3000] [--student-steps 600] [--student-ema 0.98] [--stages 16 8 4] [--out DIR]
-    [--only pruning | cfg | steps ...] [--kd-weights 1 1 1]
+    [--cfg-steps N] [--cfg-lr LR]
+    [--only pruning | cfg | steps ...] [--kd-weights 1 1 1] [--kd-norm-weights 1 1 0.1] [--guidance-range 2 6]
 
 Renders a shapes train split and a held-out test split (other seed, the test stream), trains through the same
 ``run(TrainSpec(...))`` as ``shardsmith train``: a ``shapes_classifier`` (the fidelity judge, itself scored on held-out
-renders), a ``t2i_teacher``, ``unet_prune`` BK-SDM-Base with KD and the same student without KD (``kd=false``),
-``unet_cfg_distill`` from the teacher and ``unet_step_distill`` 32 -> 16 -> 8 -> 4 from the guided student, every
-student with the same seed, steps, batch, learning rate and EMA. Then, from the same noise and the fidelity prompts (every
+renders), a ``t2i_teacher``, ``unet_prune`` BK-SDM-Base with KD (BK-SDM's unnormalised loss at ``--kd-weights``, and
+``kd_feature_norm`` at ``--kd-norm-weights``) and the same student without KD (``kd=false``), ``unet_cfg_distill`` from
+the teacher and ``unet_step_distill`` 32 -> 16 -> 8 -> 4 from the guided student (both on w in ``--guidance-range``),
+every student with the same seed, steps, batch, learning rate and EMA (the CFG student's own with ``--cfg-steps`` /
+``--cfg-lr``). Then, from the same noise and the fidelity prompts (every
 colour x shape once at 36), samples every model and reports: UNet evaluations, parameters and wall time per image
 (interleaved medians); the quality comparisons against their naive baselines (MSE and the classifier's penultimate
-feature distance); prompt fidelity (classifier colour / shape / both) beside chance. A rerun on the same ``--out``
+feature distance; the step chain against the teacher at its steps and against the CFG student at them, same evaluations); prompt fidelity (classifier colour / shape / both) beside chance. A rerun on the same ``--out``
 reuses every model whose spec is unchanged (``run()``'s rule) and keeps the seconds it took (``train_seconds.json``).
 ``--only`` trains and compares one part of the chain (the classifier and teacher always: reused on the same ``--out``;
 ``steps`` also needs ``cfg``, its starting model) and writes its results under ``--out``, not ``benchmarks/results``.
@@ -100,7 +103,7 @@ def parts(args: argparse.Namespace) -> set[str]:
 
 def train_chain(args: argparse.Namespace, out: Path, train_data: str, test: str) -> tuple[dict[str, Path], dict]:
     """Every model of the chain (of ``parts(args)``) through ``run(TrainSpec)``; the students share seed, steps, batch,
-    lr and EMA."""
+    lr and EMA (the guidance-distilled one its own steps and lr with ``--cfg-steps`` and ``--cfg-lr``)."""
     seconds: dict[str, float] = {}
     base = {"seed": 0, "cpu_threads": 1, "log_every": 50}
     data = (train_data,)
@@ -119,17 +122,21 @@ def train_chain(args: argparse.Namespace, out: Path, train_data: str, test: str)
     chosen = parts(args)
     if "pruning" in chosen:
         for name, kd in PRUNED.items():
-            weights = {"kd_weights": args.kd_weights} if kd["kd"] else {}  # the task-only student has no KD terms
+            weights = {"kd_weights": args.kd_norm_weights if kd.get("kd_feature_norm") else args.kd_weights}
+            weights = weights if kd["kd"] else {}  # the task-only student has no KD terms
             cfg = {**student, **image, **kd, **weights, "blocks": "bk-base", "analysis": "units", "latency_repeats": 1}
             models[name] = train(name, TrainSpec("unet_prune", data, str(out / name), cfg, str(teacher)), seconds)
     if "cfg" in chosen:
-        cfg = {**student, "cond_dim": args.cond_dim, "sample_steps": 2 * args.stages[0],
+        steps = args.cfg_steps or args.student_steps
+        cfg = {**student, "steps": steps, "checkpoint_every": steps, "log_every": max(1, steps // 20),
+               "lr": args.cfg_lr or args.student_lr,
+               "cond_dim": args.cond_dim, "sample_steps": 2 * args.stages[0], "guidance_range": args.guidance_range,
                "eval_guidance": [args.guidance]}  # fmt: skip
         models["cfg"] = train("cfg", TrainSpec("unet_cfg_distill", data, str(out / "cfg"), cfg, str(teacher)), seconds)
     if "steps" in chosen:
         teacher_dir = str(models["cfg"])
         for n in args.stages:  # run_stages' loop, one train() per stage for the seconds
-            cfg = {**student, "target_steps": n, "guidance": args.guidance}
+            cfg = {**student, "target_steps": n, "guidance": args.guidance, "guidance_range": args.guidance_range}
             spec = TrainSpec("unet_step_distill", data, str(out / "steps" / f"steps-{n}"), cfg, teacher_dir)
             models[f"steps_{n}"] = train(f"steps_{n}", spec, seconds)
             teacher_dir = str(models[f"steps_{n}"])
@@ -303,13 +310,16 @@ def summary(result: dict[str, Any]) -> str:
               "| --- | --- | --- | --- | --- | --- | --- |"]  # fmt: skip
     lines += [f"| {c['model']} | {c['naive']} | {c['reference']} | {c['model_mse']} | {c['naive_mse']} | "
               f"{c['model_feature_distance']} | {c['naive_feature_distance']} |" for c in result["comparisons"]]  # fmt: skip
-    lines += ["", "Each trainer's own final metrics (its samples vs its teacher's, against the naive sampling):", "",
-              "| stage | MSE to its teacher | naive MSE | evals/image (student, teacher) |", "| --- | --- | --- | --- |"]  # fmt: skip
-    lines += [f"| {k} | {m['mse_student_to_teacher']} | {m['mse_naive_to_teacher']} | "
-              f"{m['student_evals_per_image']:g}, {m['teacher_evals_per_image']:g} |"
-              for k, m in result["stage_metrics"].items()]  # fmt: skip
+    if result["stage_metrics"]:  # none with --only pruning
+        lines += ["", "Each trainer's own final metrics (its samples vs its teacher's, against the naive sampling):", "",
+                  "| stage | MSE to its teacher | naive MSE | evals/image (student, teacher) |",
+                  "| --- | --- | --- | --- |"]  # fmt: skip
+        lines += [f"| {k} | {m['mse_student_to_teacher']} | {m['mse_naive_to_teacher']} | "
+                  f"{m['student_evals_per_image']:g}, {m['teacher_evals_per_image']:g} |"
+                  for k, m in result["stage_metrics"].items()]  # fmt: skip
     lines += ["", "Each student's loss terms from its metrics.jsonl (mean over the logged rows of the first and the last "
-              f"quarter of its steps; KD weights task, output, features = {result['args']['kd_weights']}):", "",
+              f"quarter of its steps; unet_prune's KD weights task, output, features: {result['args']['kd_weights']}, "
+              f"with normalised features {result['args']['kd_norm_weights']}):", "",
               "| student | term | first quarter | last quarter |", "| --- | --- | --- | --- |"]  # fmt: skip
     lines += [f"| {k} | {term} | {v.get('first', '')} | {v.get('last', '')} |"
               for k, terms in result["loss_terms"].items() for term, v in terms.items()]  # fmt: skip
@@ -330,6 +340,8 @@ def parse() -> argparse.Namespace:
     p.add_argument("--teacher-ema", type=float, default=0.0, help="the teacher's EMA decay (the saved weights)")
     p.add_argument("--batch-size", type=int, default=32, help="the teacher's")
     p.add_argument("--student-steps", type=int, default=600, help="optimizer steps of every student trainer")
+    p.add_argument("--cfg-steps", type=int, help="the guidance-distilled student's steps (default: --student-steps)")
+    p.add_argument("--cfg-lr", type=float, help="the guidance-distilled student's lr (default: --student-lr)")
     p.add_argument("--student-batch", type=int, default=16)
     p.add_argument("--student-lr", type=float, default=3e-4)
     p.add_argument("--student-ema", type=float, default=0.0, help="every student's EMA decay (the saved weights)")
@@ -340,7 +352,12 @@ def parse() -> argparse.Namespace:
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--time-prompts", type=int, default=8, help="the batch the wall times are measured on")
     p.add_argument("--kd-weights", type=float, nargs=3, default=[1.0, 1.0, 1.0], metavar=("TASK", "OUTPUT", "FEATURES"),
-                   help="unet_prune's kd_weights for both KD students (plain and normalised features)")  # fmt: skip
+                   help="unet_prune's kd_weights for the KD student (BK-SDM's 1 1 1)")  # fmt: skip
+    p.add_argument("--kd-norm-weights", type=float, nargs=3, default=[1.0, 1.0, 0.1], metavar=("TASK", "OUTPUT", "FEATURES"),
+                   help="kd_weights of the KD student with kd_feature_norm")  # fmt: skip
+    p.add_argument("--guidance-range", type=float, nargs=2, default=[2.0, 6.0], metavar=("LOW", "HIGH"),
+                   help="the w range the guided students (CFG and step stages) train on, around the measured w = 4 "
+                   "(Meng et al. and the trainers' default: 2 14)")  # fmt: skip
     p.add_argument("--only", nargs="+", choices=PARTS, help="train and compare only these parts (steps implies cfg); "
                    "results under --out")  # fmt: skip
     p.add_argument("--name", default="diffusion")
@@ -362,8 +379,9 @@ def main() -> None:
         f"{args.resolution} px, teacher block_out_channels {args.channels}: classifier {args.classifier_steps} steps, "
         f"teacher {args.teacher_steps} steps x batch {args.batch_size} at lr {args.teacher_lr}, EMA {args.teacher_ema}; "
         f"every student "
-        f"{args.student_steps} steps x batch {args.student_batch} at lr {args.student_lr}, EMA {args.student_ema}, seed 0; "
-        f"stages "
+        f"{args.student_steps} steps x batch {args.student_batch} at lr {args.student_lr}, EMA {args.student_ema}, seed 0 "
+        f"(the CFG student {args.cfg_steps or args.student_steps} steps at lr {args.cfg_lr or args.student_lr}); "
+        f"guided students trained on w in {args.guidance_range}; stages "
         f"{args.stages}, w = {args.guidance}; training {sum(v['seconds'] for v in seconds.values()):.0f} s "
         f"({sum(bool(v.get('reused')) for v in seconds.values())} of {len(seconds)} models reused from an earlier "
         f"invocation on this --out), this invocation {time.perf_counter() - start:.0f} s",
@@ -378,7 +396,10 @@ def main() -> None:
             k: {m: ModelDir(models[k]).card()["final_metrics"][m] for m in STAGE_KEYS} for k in stage_names
         },  # fmt: skip
         "card_metrics": {k: ModelDir(models[k]).card()["final_metrics"] for k in ("teacher", *PRUNED) if k in models},
-        "loss_terms": {k: loss_terms(read_metrics(ModelDir(models[k]).metrics), args.student_steps) for k in students},
+        "loss_terms": {
+            k: loss_terms(read_metrics(ModelDir(models[k]).metrics), ModelDir(models[k]).card()["config"]["steps"])
+            for k in students
+        },
     }
     print(summary(result))
     if args.only:  # a part of the chain: not the benchmark's record
