@@ -1,7 +1,7 @@
 """The text-to-image chain side by side, one run: teacher, pruned students, guidance- and step-distilled students.
 
 python -m benchmarks.diffusion [--teacher-steps 3000] [--student-steps 600] [--student-ema 0.98] [--stages 16 8 4] [--out DIR]
-    [--cfg-steps N] [--cfg-lr LR]
+    [--cfg-steps N] [--cfg-lr LR] [--steps-lr LR]
     [--only pruning | cfg | steps ...] [--kd-weights 1 1 1] [--kd-norm-weights 1 1 0.1] [--guidance-range 2 6]
 
 Renders a shapes train split and a held-out test split (other seed, the test stream), trains through the same
@@ -10,7 +10,7 @@ renders), a ``t2i_teacher``, ``unet_prune`` BK-SDM-Base with KD (BK-SDM's unnorm
 ``kd_feature_norm`` at ``--kd-norm-weights``) and the same student without KD (``kd=false``), ``unet_cfg_distill`` from
 the teacher and ``unet_step_distill`` 32 -> 16 -> 8 -> 4 from the guided student (both on w in ``--guidance-range``),
 every student with the same seed, steps, batch, learning rate and EMA (the CFG student's own with ``--cfg-steps`` /
-``--cfg-lr``). Then, from the same noise and the fidelity prompts (every
+``--cfg-lr``, the step stages' lr with ``--steps-lr``). Then, from the same noise and the fidelity prompts (every
 colour x shape once at 36), samples every model and reports: UNet evaluations, parameters and wall time per image
 (interleaved medians); the quality comparisons against their naive baselines (MSE and the classifier's penultimate
 feature distance; the step chain against the teacher at its steps and against the CFG student at them, same evaluations); prompt fidelity (classifier colour / shape / both) beside chance. A rerun on the same ``--out``
@@ -103,7 +103,8 @@ def parts(args: argparse.Namespace) -> set[str]:
 
 def train_chain(args: argparse.Namespace, out: Path, train_data: str, test: str) -> tuple[dict[str, Path], dict]:
     """Every model of the chain (of ``parts(args)``) through ``run(TrainSpec)``; the students share seed, steps, batch,
-    lr and EMA (the guidance-distilled one its own steps and lr with ``--cfg-steps`` and ``--cfg-lr``)."""
+    lr and EMA (the guidance-distilled one its own steps and lr with ``--cfg-steps`` and ``--cfg-lr``, the step
+    stages their own lr with ``--steps-lr``)."""
     seconds: dict[str, float] = {}
     base = {"seed": 0, "cpu_threads": 1, "log_every": 50}
     data = (train_data,)
@@ -136,7 +137,8 @@ def train_chain(args: argparse.Namespace, out: Path, train_data: str, test: str)
     if "steps" in chosen:
         teacher_dir = str(models["cfg"])
         for n in args.stages:  # run_stages' loop, one train() per stage for the seconds
-            cfg = {**student, "target_steps": n, "guidance": args.guidance, "guidance_range": args.guidance_range}
+            cfg = {**student, "lr": args.steps_lr or args.student_lr, "target_steps": n, "guidance": args.guidance,
+                   "guidance_range": args.guidance_range}  # fmt: skip
             spec = TrainSpec("unet_step_distill", data, str(out / "steps" / f"steps-{n}"), cfg, teacher_dir)
             models[f"steps_{n}"] = train(f"steps_{n}", spec, seconds)
             teacher_dir = str(models[f"steps_{n}"])
@@ -210,11 +212,10 @@ def samplings(args: argparse.Namespace, models: dict[str, Path]) -> dict[str, Sa
         f"pruned KD (normalised features), {top} steps CFG": Sampling("pruned_kd_norm", top, w),
         f"pruned no KD, {top} steps CFG": Sampling("pruned_no_kd", top, w),
         f"CFG-distilled, {top} steps": Sampling("cfg", top, w),
-        f"CFG-distilled, {n} steps": Sampling("cfg", n, w),
     }
+    if f"steps_{n}" in models:  # the CFG student at each stage's steps: the step chain's start at the same cost
+        runs |= {f"CFG-distilled, {k} steps": Sampling("cfg", k, w) for k in args.stages}
     runs |= {f"step-distilled, {k} steps": Sampling(f"steps_{k}", k, w) for k in args.stages}
-    if f"steps_{n}" not in models:  # the CFG student at the step chain's final steps is that chain's baseline
-        runs.pop(f"CFG-distilled, {n} steps")
     return {name: s for name, s in runs.items() if s.model in models}
 
 
@@ -270,13 +271,14 @@ def compare(runs: dict[str, Any], model: str, naive: str, reference: str) -> dic
 
 def comparisons(args: argparse.Namespace, runs: dict[str, Any]) -> list[dict[str, Any]]:
     """Each student against its naive baseline (both against the teacher's 32-step CFG samples), of the students
-    sampled: the step chain against the teacher at its steps (the issue's baseline) and against its own starting
-    model, the CFG student, at its steps (the same 4 evaluations); both KD losses against the task-only student."""
+    sampled: the step chain against the teacher at its steps (the issue's baseline) and each stage against the chain's
+    starting model, the CFG student, at that stage's steps (the same evaluations); both KD losses against the
+    task-only student."""
     top, n = 2 * args.stages[0], args.stages[-1]
     ref = f"teacher, {top} steps CFG"
     pairs = [
         (f"step-distilled, {n} steps", f"teacher, {n} steps CFG"),
-        (f"step-distilled, {n} steps", f"CFG-distilled, {n} steps"),
+        *((f"step-distilled, {k} steps", f"CFG-distilled, {k} steps") for k in args.stages),
         (f"pruned KD, {top} steps CFG", f"pruned no KD, {top} steps CFG"),
         (f"pruned KD (normalised features), {top} steps CFG", f"pruned no KD, {top} steps CFG"),
         (f"CFG-distilled, {top} steps", f"teacher, {top} steps conditional"),
@@ -342,6 +344,7 @@ def parse() -> argparse.Namespace:
     p.add_argument("--student-steps", type=int, default=600, help="optimizer steps of every student trainer")
     p.add_argument("--cfg-steps", type=int, help="the guidance-distilled student's steps (default: --student-steps)")
     p.add_argument("--cfg-lr", type=float, help="the guidance-distilled student's lr (default: --student-lr)")
+    p.add_argument("--steps-lr", type=float, help="the step-distilled stages' lr (default: --student-lr)")
     p.add_argument("--student-batch", type=int, default=16)
     p.add_argument("--student-lr", type=float, default=3e-4)
     p.add_argument("--student-ema", type=float, default=0.0, help="every student's EMA decay (the saved weights)")
@@ -380,7 +383,8 @@ def main() -> None:
         f"teacher {args.teacher_steps} steps x batch {args.batch_size} at lr {args.teacher_lr}, EMA {args.teacher_ema}; "
         f"every student "
         f"{args.student_steps} steps x batch {args.student_batch} at lr {args.student_lr}, EMA {args.student_ema}, seed 0 "
-        f"(the CFG student {args.cfg_steps or args.student_steps} steps at lr {args.cfg_lr or args.student_lr}); "
+        f"(the CFG student {args.cfg_steps or args.student_steps} steps at lr {args.cfg_lr or args.student_lr}, "
+        f"the step stages at lr {args.steps_lr or args.student_lr}); "
         f"guided students trained on w in {args.guidance_range}; stages "
         f"{args.stages}, w = {args.guidance}; training {sum(v['seconds'] for v in seconds.values()):.0f} s "
         f"({sum(bool(v.get('reused')) for v in seconds.values())} of {len(seconds)} models reused from an earlier "

@@ -30,6 +30,7 @@ def test_samplings_are_those_of_the_trained_models_and_the_cfg_student_at_4_step
     assert "CFG-distilled, 32 steps" in cfg_only and "CFG-distilled, 4 steps" not in cfg_only
     chain = samplings(ARGS, TEACHER | STEPS)
     assert chain["CFG-distilled, 4 steps"].steps == 4 and chain["step-distilled, 4 steps"].model == "steps_4"
+    assert {chain[f"CFG-distilled, {k} steps"].steps for k in (16, 8, 4)} == {16, 8, 4}
 
 
 def _runs(names: list[str]) -> dict[str, dict[str, torch.Tensor]]:
@@ -43,6 +44,8 @@ def test_comparisons_pair_each_student_with_its_baselines_and_skip_the_parts_not
     rows = comparisons(ARGS, _runs(list(chain)))
     assert [(r["model"], r["naive"]) for r in rows] == [
         ("step-distilled, 4 steps", "teacher, 4 steps CFG"),
+        ("step-distilled, 16 steps", "CFG-distilled, 16 steps"),
+        ("step-distilled, 8 steps", "CFG-distilled, 8 steps"),
         ("step-distilled, 4 steps", "CFG-distilled, 4 steps"),
         ("CFG-distilled, 32 steps", "teacher, 32 steps conditional"),
     ]
