@@ -1,16 +1,23 @@
 """The text-to-image chain side by side, one run: teacher, pruned students, guidance- and step-distilled students.
 
 python -m benchmarks.diffusion [--teacher-steps 3000] [--student-steps 600] [--student-ema 0.98] [--stages 16 8 4] [--out DIR]
+    [--cfg-steps N] [--cfg-lr LR] [--steps-lr LR]
+    [--only pruning | cfg | steps ...] [--kd-weights 1 1 1] [--kd-norm-weights 1 1 0.1] [--guidance-range 2 6]
 
 Renders a shapes train split and a held-out test split (other seed, the test stream), trains through the same
 ``run(TrainSpec(...))`` as ``shardsmith train``: a ``shapes_classifier`` (the fidelity judge, itself scored on held-out
-renders), a ``t2i_teacher``, ``unet_prune`` BK-SDM-Base with KD and the same student without KD (``kd=false``),
-``unet_cfg_distill`` from the teacher and ``unet_step_distill`` 32 -> 16 -> 8 -> 4 from the guided student, every
-student with the same seed, steps, batch, learning rate and EMA. Then, from the same noise and the fidelity prompts (every
+renders), a ``t2i_teacher``, ``unet_prune`` BK-SDM-Base with KD (BK-SDM's unnormalised loss at ``--kd-weights``, and
+``kd_feature_norm`` at ``--kd-norm-weights``) and the same student without KD (``kd=false``), ``unet_cfg_distill`` from
+the teacher and ``unet_step_distill`` 32 -> 16 -> 8 -> 4 from the guided student (both on w in ``--guidance-range``),
+every student with the same seed, steps, batch, learning rate and EMA (the CFG student's own with ``--cfg-steps`` /
+``--cfg-lr``, the step stages' lr with ``--steps-lr``). Then, from the same noise and the fidelity prompts (every
 colour x shape once at 36), samples every model and reports: UNet evaluations, parameters and wall time per image
 (interleaved medians); the quality comparisons against their naive baselines (MSE and the classifier's penultimate
-feature distance); prompt fidelity (classifier colour / shape / both) beside chance. A rerun on the same ``--out``
+feature distance; the step chain against the teacher at its steps and against the CFG student at them, same evaluations); prompt fidelity (classifier colour / shape / both) beside chance. A rerun on the same ``--out``
 reuses every model whose spec is unchanged (``run()``'s rule) and keeps the seconds it took (``train_seconds.json``).
+``--only`` trains and compares one part of the chain (the classifier and teacher always: reused on the same ``--out``;
+``steps`` also needs ``cfg``, its starting model) and writes its results under ``--out``, not ``benchmarks/results``.
+Every student's loss terms (task, output and feature KD, ...) are read back from its ``metrics.jsonl``.
 """
 
 from __future__ import annotations
@@ -34,6 +41,7 @@ from PIL import Image
 
 from benchmarks.common import interleaved, median, write_result
 from models.training.attribute_cnn import AttributeCNN
+from models.training.metrics import read_metrics
 from pipelines.loaders import BatchLoader, LoaderConfig, open_shards
 from pipelines.sources.shapes import ShapesConfig, write_shapes_source
 from pipelines.training.card import ModelDir
@@ -76,13 +84,27 @@ def train(name: str, spec: TrainSpec, seconds: dict[str, Any]) -> Path:
     path = run(spec, overwrite=True).path
     reused = before is not None and before == card.read_bytes() and name in earlier
     seconds[name] = earlier[name] | {"reused": True} if reused else {"seconds": round(time.perf_counter() - start, 1)}
-    record.write_text(json.dumps(earlier | {name: {"seconds": seconds[name]["seconds"]}}, indent=1))
+    now = json.loads(record.read_text()) if record.exists() else {}  # read again: another --only may have written
+    record.write_text(json.dumps(now | {name: {"seconds": seconds[name]["seconds"]}}, indent=1))
     print(f"{name}: {seconds[name]}", flush=True)
     return path
 
 
+PARTS = ("pruning", "cfg", "steps")
+PRUNED = {"pruned_kd": {"kd": True}, "pruned_no_kd": {"kd": False},
+          "pruned_kd_norm": {"kd": True, "kd_feature_norm": True}}  # fmt: skip
+
+
+def parts(args: argparse.Namespace) -> set[str]:
+    """The parts of the chain this invocation trains and compares (``--only``; all by default)."""
+    chosen = set(args.only or PARTS)
+    return chosen | {"cfg"} if "steps" in chosen else chosen
+
+
 def train_chain(args: argparse.Namespace, out: Path, train_data: str, test: str) -> tuple[dict[str, Path], dict]:
-    """Every model of the chain through ``run(TrainSpec)``; the students share seed, steps, batch, lr and EMA."""
+    """Every model of the chain (of ``parts(args)``) through ``run(TrainSpec)``; the students share seed, steps, batch,
+    lr and EMA (the guidance-distilled one its own steps and lr with ``--cfg-steps`` and ``--cfg-lr``, the step
+    stages their own lr with ``--steps-lr``)."""
     seconds: dict[str, float] = {}
     base = {"seed": 0, "cpu_threads": 1, "log_every": 50}
     data = (train_data,)
@@ -95,21 +117,53 @@ def train_chain(args: argparse.Namespace, out: Path, train_data: str, test: str)
                    "checkpoint_every": args.teacher_steps}  # fmt: skip
     teacher = train("t2i_teacher", TrainSpec("t2i_teacher", data, str(out / "teacher"), teacher_cfg), seconds)
     student = {**base, "steps": args.student_steps, "batch_size": args.student_batch, "lr": args.student_lr,
-               "ema_decay": args.student_ema, "checkpoint_every": args.student_steps}  # fmt: skip
+               "ema_decay": args.student_ema, "checkpoint_every": args.student_steps,
+               "log_every": max(1, args.student_steps // 20)}  # fmt: skip
     models = {"teacher": teacher}
-    for kd in (True, False):
-        name = "pruned_kd" if kd else "pruned_no_kd"
-        cfg = {**student, **image, "kd": kd, "blocks": "bk-base", "analysis": "units", "latency_repeats": 1}
-        models[name] = train(name, TrainSpec("unet_prune", data, str(out / name), cfg, str(teacher)), seconds)
-    cfg = {**student, "cond_dim": args.cond_dim, "sample_steps": 2 * args.stages[0], "eval_guidance": [args.guidance]}
-    models["cfg"] = train("cfg", TrainSpec("unet_cfg_distill", data, str(out / "cfg"), cfg, str(teacher)), seconds)
-    teacher_dir = str(models["cfg"])
-    for n in args.stages:  # run_stages' loop, one train() per stage for the seconds
-        cfg = {**student, "target_steps": n, "guidance": args.guidance}
-        spec = TrainSpec("unet_step_distill", data, str(out / "steps" / f"steps-{n}"), cfg, teacher_dir)
-        models[f"steps_{n}"] = train(f"steps_{n}", spec, seconds)
-        teacher_dir = str(models[f"steps_{n}"])
+    chosen = parts(args)
+    if "pruning" in chosen:
+        for name, kd in PRUNED.items():
+            weights = {"kd_weights": args.kd_norm_weights if kd.get("kd_feature_norm") else args.kd_weights}
+            weights = weights if kd["kd"] else {}  # the task-only student has no KD terms
+            cfg = {**student, **image, **kd, **weights, "blocks": "bk-base", "analysis": "units", "latency_repeats": 1}
+            models[name] = train(name, TrainSpec("unet_prune", data, str(out / name), cfg, str(teacher)), seconds)
+    if "cfg" in chosen:
+        steps = args.cfg_steps or args.student_steps
+        cfg = {**student, "steps": steps, "checkpoint_every": steps, "log_every": max(1, steps // 20),
+               "lr": args.cfg_lr or args.student_lr,
+               "cond_dim": args.cond_dim, "sample_steps": 2 * args.stages[0], "guidance_range": args.guidance_range,
+               "eval_guidance": [args.guidance]}  # fmt: skip
+        models["cfg"] = train("cfg", TrainSpec("unet_cfg_distill", data, str(out / "cfg"), cfg, str(teacher)), seconds)
+    if "steps" in chosen:
+        teacher_dir = str(models["cfg"])
+        for n in args.stages:  # run_stages' loop, one train() per stage for the seconds
+            cfg = {**student, "lr": args.steps_lr or args.student_lr, "target_steps": n, "guidance": args.guidance,
+                   "guidance_range": args.guidance_range}  # fmt: skip
+            spec = TrainSpec("unet_step_distill", data, str(out / "steps" / f"steps-{n}"), cfg, teacher_dir)
+            models[f"steps_{n}"] = train(f"steps_{n}", spec, seconds)
+            teacher_dir = str(models[f"steps_{n}"])
     return models | {"classifier": clf}, seconds
+
+
+LOGGED = ("step", "lr", "samples_per_s")  # metrics.jsonl's bookkeeping, not loss terms
+
+
+def loss_terms(rows: list[dict[str, Any]], steps: int) -> dict[str, dict[str, float]]:
+    """Each loss term a trainer logged (``metrics.jsonl``'s training rows): its mean over the logged rows of the first
+    and of the last quarter of the steps, and its share of the loss there (a weighted term's share is its weight times
+    its value over the loss; the caller knows the weights)."""
+    train_rows = [r for r in rows if "step" in r and "loss" in r and "eval" not in r]
+    quarter = max(1, steps // 4)
+    spans = {"first": [r for r in train_rows if r["step"] <= quarter],
+             "last": [r for r in train_rows if r["step"] > steps - quarter]}  # fmt: skip
+    out: dict[str, dict[str, float]] = {}
+    for term in sorted({k for r in train_rows for k in r if k not in LOGGED}):
+        out[term] = {}
+        for span, picked in spans.items():
+            values = [r[term] for r in picked if r.get(term) is not None]
+            if values:
+                out[term][span] = round(sum(values) / len(values), 6)
+    return out
 
 
 def classifier_on_renders(clf_dir: Path, test: str, n: int, size: int) -> dict[str, float]:
@@ -148,16 +202,21 @@ def feature_distance(a: torch.Tensor, b: torch.Tensor) -> float:
 
 
 def samplings(args: argparse.Namespace, models: dict[str, Path]) -> dict[str, Sampling]:
-    top, w = 2 * args.stages[0], args.guidance
+    """Every sampling of the trained models: the teacher's three always, the students' of this invocation's parts."""
+    top, w, n = 2 * args.stages[0], args.guidance, args.stages[-1]
     runs = {
         f"teacher, {top} steps CFG": Sampling("teacher", top, w),
         f"teacher, {top} steps conditional": Sampling("teacher", top, 1.0),
-        f"teacher, {args.stages[-1]} steps CFG": Sampling("teacher", args.stages[-1], w),
+        f"teacher, {n} steps CFG": Sampling("teacher", n, w),
         f"pruned KD, {top} steps CFG": Sampling("pruned_kd", top, w),
+        f"pruned KD (normalised features), {top} steps CFG": Sampling("pruned_kd_norm", top, w),
         f"pruned no KD, {top} steps CFG": Sampling("pruned_no_kd", top, w),
         f"CFG-distilled, {top} steps": Sampling("cfg", top, w),
     }
-    return runs | {f"step-distilled, {n} steps": Sampling(f"steps_{n}", n, w) for n in args.stages}
+    if f"steps_{n}" in models:  # the CFG student at each stage's steps: the step chain's start at the same cost
+        runs |= {f"CFG-distilled, {k} steps": Sampling("cfg", k, w) for k in args.stages}
+    runs |= {f"step-distilled, {k} steps": Sampling(f"steps_{k}", k, w) for k in args.stages}
+    return {name: s for name, s in runs.items() if s.model in models}
 
 
 @torch.no_grad()
@@ -211,13 +270,20 @@ def compare(runs: dict[str, Any], model: str, naive: str, reference: str) -> dic
 
 
 def comparisons(args: argparse.Namespace, runs: dict[str, Any]) -> list[dict[str, Any]]:
+    """Each student against its naive baseline (both against the teacher's 32-step CFG samples), of the students
+    sampled: the step chain against the teacher at its steps (the issue's baseline) and each stage against the chain's
+    starting model, the CFG student, at that stage's steps (the same evaluations); both KD losses against the
+    task-only student."""
     top, n = 2 * args.stages[0], args.stages[-1]
     ref = f"teacher, {top} steps CFG"
-    return [
-        compare(runs, f"step-distilled, {n} steps", f"teacher, {n} steps CFG", ref),
-        compare(runs, f"pruned KD, {top} steps CFG", f"pruned no KD, {top} steps CFG", ref),
-        compare(runs, f"CFG-distilled, {top} steps", f"teacher, {top} steps conditional", ref),
+    pairs = [
+        (f"step-distilled, {n} steps", f"teacher, {n} steps CFG"),
+        *((f"step-distilled, {k} steps", f"CFG-distilled, {k} steps") for k in args.stages),
+        (f"pruned KD, {top} steps CFG", f"pruned no KD, {top} steps CFG"),
+        (f"pruned KD (normalised features), {top} steps CFG", f"pruned no KD, {top} steps CFG"),
+        (f"CFG-distilled, {top} steps", f"teacher, {top} steps conditional"),
     ]
+    return [compare(runs, model, naive, ref) for model, naive in pairs if model in runs and naive in runs]
 
 
 def chance(prompts: int) -> dict[str, float]:
@@ -246,11 +312,19 @@ def summary(result: dict[str, Any]) -> str:
               "| --- | --- | --- | --- | --- | --- | --- |"]  # fmt: skip
     lines += [f"| {c['model']} | {c['naive']} | {c['reference']} | {c['model_mse']} | {c['naive_mse']} | "
               f"{c['model_feature_distance']} | {c['naive_feature_distance']} |" for c in result["comparisons"]]  # fmt: skip
-    lines += ["", "Each trainer's own final metrics (its samples vs its teacher's, against the naive sampling):", "",
-              "| stage | MSE to its teacher | naive MSE | evals/image (student, teacher) |", "| --- | --- | --- | --- |"]  # fmt: skip
-    lines += [f"| {k} | {m['mse_student_to_teacher']} | {m['mse_naive_to_teacher']} | "
-              f"{m['student_evals_per_image']:g}, {m['teacher_evals_per_image']:g} |"
-              for k, m in result["stage_metrics"].items()]  # fmt: skip
+    if result["stage_metrics"]:  # none with --only pruning
+        lines += ["", "Each trainer's own final metrics (its samples vs its teacher's, against the naive sampling):", "",
+                  "| stage | MSE to its teacher | naive MSE | evals/image (student, teacher) |",
+                  "| --- | --- | --- | --- |"]  # fmt: skip
+        lines += [f"| {k} | {m['mse_student_to_teacher']} | {m['mse_naive_to_teacher']} | "
+                  f"{m['student_evals_per_image']:g}, {m['teacher_evals_per_image']:g} |"
+                  for k, m in result["stage_metrics"].items()]  # fmt: skip
+    lines += ["", "Each student's loss terms from its metrics.jsonl (mean over the logged rows of the first and the last "
+              f"quarter of its steps; unet_prune's KD weights task, output, features: {result['args']['kd_weights']}, "
+              f"with normalised features {result['args']['kd_norm_weights']}):", "",
+              "| student | term | first quarter | last quarter |", "| --- | --- | --- | --- |"]  # fmt: skip
+    lines += [f"| {k} | {term} | {v.get('first', '')} | {v.get('last', '')} |"
+              for k, terms in result["loss_terms"].items() for term, v in terms.items()]  # fmt: skip
     return "\n".join(lines)
 
 
@@ -268,6 +342,9 @@ def parse() -> argparse.Namespace:
     p.add_argument("--teacher-ema", type=float, default=0.0, help="the teacher's EMA decay (the saved weights)")
     p.add_argument("--batch-size", type=int, default=32, help="the teacher's")
     p.add_argument("--student-steps", type=int, default=600, help="optimizer steps of every student trainer")
+    p.add_argument("--cfg-steps", type=int, help="the guidance-distilled student's steps (default: --student-steps)")
+    p.add_argument("--cfg-lr", type=float, help="the guidance-distilled student's lr (default: --student-lr)")
+    p.add_argument("--steps-lr", type=float, help="the step-distilled stages' lr (default: --student-lr)")
     p.add_argument("--student-batch", type=int, default=16)
     p.add_argument("--student-lr", type=float, default=3e-4)
     p.add_argument("--student-ema", type=float, default=0.0, help="every student's EMA decay (the saved weights)")
@@ -277,6 +354,15 @@ def parse() -> argparse.Namespace:
     p.add_argument("--prompts", type=int, default=36)
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--time-prompts", type=int, default=8, help="the batch the wall times are measured on")
+    p.add_argument("--kd-weights", type=float, nargs=3, default=[1.0, 1.0, 1.0], metavar=("TASK", "OUTPUT", "FEATURES"),
+                   help="unet_prune's kd_weights for the KD student (BK-SDM's 1 1 1)")  # fmt: skip
+    p.add_argument("--kd-norm-weights", type=float, nargs=3, default=[1.0, 1.0, 0.1], metavar=("TASK", "OUTPUT", "FEATURES"),
+                   help="kd_weights of the KD student with kd_feature_norm")  # fmt: skip
+    p.add_argument("--guidance-range", type=float, nargs=2, default=[2.0, 6.0], metavar=("LOW", "HIGH"),
+                   help="the w range the guided students (CFG and step stages) train on, around the measured w = 4 "
+                   "(Meng et al. and the trainers' default: 2 14)")  # fmt: skip
+    p.add_argument("--only", nargs="+", choices=PARTS, help="train and compare only these parts (steps implies cfg); "
+                   "results under --out")  # fmt: skip
     p.add_argument("--name", default="diffusion")
     return p.parse_args()
 
@@ -289,14 +375,17 @@ def main() -> None:
     train_data, test = make_data(args, out)
     models, seconds = train_chain(args, out, train_data, test)
     runs = sample_all(args, models)
-    stage_names = ["cfg", *(f"steps_{n}" for n in args.stages)]
+    stage_names = [k for k in ("cfg", *(f"steps_{n}" for n in args.stages)) if k in models]
+    students = [k for k in (*PRUNED, *stage_names) if k in models]
     result = {
         "setup": f"shapes {args.train_n} train / {args.test_n} held-out test scenes (max {args.max_objects} object), "
         f"{args.resolution} px, teacher block_out_channels {args.channels}: classifier {args.classifier_steps} steps, "
         f"teacher {args.teacher_steps} steps x batch {args.batch_size} at lr {args.teacher_lr}, EMA {args.teacher_ema}; "
         f"every student "
-        f"{args.student_steps} steps x batch {args.student_batch} at lr {args.student_lr}, EMA {args.student_ema}, seed 0; "
-        f"stages "
+        f"{args.student_steps} steps x batch {args.student_batch} at lr {args.student_lr}, EMA {args.student_ema}, seed 0 "
+        f"(the CFG student {args.cfg_steps or args.student_steps} steps at lr {args.cfg_lr or args.student_lr}, "
+        f"the step stages at lr {args.steps_lr or args.student_lr}); "
+        f"guided students trained on w in {args.guidance_range}; stages "
         f"{args.stages}, w = {args.guidance}; training {sum(v['seconds'] for v in seconds.values()):.0f} s "
         f"({sum(bool(v.get('reused')) for v in seconds.values())} of {len(seconds)} models reused from an earlier "
         f"invocation on this --out), this invocation {time.perf_counter() - start:.0f} s",
@@ -310,12 +399,18 @@ def main() -> None:
         "stage_metrics": {
             k: {m: ModelDir(models[k]).card()["final_metrics"][m] for m in STAGE_KEYS} for k in stage_names
         },  # fmt: skip
-        "card_metrics": {
-            k: ModelDir(models[k]).card()["final_metrics"] for k in ("teacher", "pruned_kd", "pruned_no_kd")
+        "card_metrics": {k: ModelDir(models[k]).card()["final_metrics"] for k in ("teacher", *PRUNED) if k in models},
+        "loss_terms": {
+            k: loss_terms(read_metrics(ModelDir(models[k]).metrics), ModelDir(models[k]).card()["config"]["steps"])
+            for k in students
         },
     }
     print(summary(result))
-    write_result(args.name, result, summary(result))
+    if args.only:  # a part of the chain: not the benchmark's record
+        (out / f"{args.name}_{'_'.join(sorted(parts(args)))}.json").write_text(json.dumps(result, indent=1) + "\n")
+        (out / f"{args.name}_{'_'.join(sorted(parts(args)))}.md").write_text(summary(result) + "\n")
+    else:
+        write_result(args.name, result, summary(result))
 
 
 if __name__ == "__main__":
