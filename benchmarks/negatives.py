@@ -5,20 +5,24 @@ parse included, on the held-out captions and a larger generated caption file (be
 from __future__ import annotations
 
 import argparse
-import gc
 import importlib
 import json
 import os
+import subprocess
+import sys
+import tempfile
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 from benchmarks.common import median, write_result
 from benchmarks.negatives_captions import captions as generated_captions
 from benchmarks.negatives_judge import EvalCaption, changes, keeps_category, load_eval, synonyms
 from pipelines.datasets.retrieval_negatives import RetrievalNegativesConfig
-from pipelines.negatives import Negative, NegativesConfig, generate_negatives_many, prepare_rules
+from pipelines.negatives import Negative, NegativesConfig, generate_negatives_many
+from pipelines.negatives.open_vocab import open_attribute
 from pipelines.negatives.parse import parse_captions
 from pipelines.nlp import DISABLED, MODEL_NAMES, _fast_pos, load_nlp
 from pipelines.nlp_blas import use_blas_ops
@@ -121,43 +125,79 @@ def _stock_pipeline() -> Any:
     return _spacy_pipeline(use_blas_ops)
 
 
-def _cpu_seconds(run: Callable[[list[str]], object], captions: list[str], chunk: int, frozen: bool = True) -> float:
-    """CPU seconds of this process for `run` over `captions` in chunks, with the heap frozen as `prepare_rules` leaves
-    it, or (`frozen=False`) unfrozen, as it was before `prepare_rules` froze it."""
-    if not frozen:
-        gc.unfreeze()
-    start = time.process_time()
-    for i in range(0, len(captions), chunk):
-        run(captions[i : i + chunk])
-    seconds = time.process_time() - start
-    if not frozen:
-        gc.collect()
-        gc.freeze()
-    return seconds
+def _runner(run: str, chunk: int) -> Callable[[list[str]], object]:
+    """What one worker process measures, with only what it needs loaded (as a dataset worker loads it)."""
+    config = NegativesConfig()
+    if run in {"captions_per_s_per_core", "dep_captions_per_s_per_core", "parse_only_captions_per_s_per_core"}:
+        load_nlp()
+        open_attribute("red", "adj")  # loads WordNet: a one-off per worker, not per caption
+    if run == "captions_per_s_per_core":
+        return lambda c: generate_negatives_many(c, config)
+    if run == "dep_captions_per_s_per_core":
+        dep = replace(config, parse="dep")
+        return lambda c: generate_negatives_many(c, dep)
+    if run == "parse_only_captions_per_s_per_core":
+        return lambda c: parse_captions(c, batch_size=chunk)
+    nlp = {
+        "spacy_pipe_blas_ops_per_s_per_core": load_nlp,
+        "spacy_pipe_blis_ops_per_s_per_core": _blis_pipeline,
+        "spacy_pipe_stock_per_s_per_core": _stock_pipeline,
+    }[run]()
+    return lambda c: list(nlp.pipe(c, batch_size=chunk))
 
 
-def speed(captions: list[str], repeats: int, config: NegativesConfig, blis: Any, stock: Any, chunk: int) -> dict:
-    """Median CPU seconds of this process (per core, whatever else the machine runs), interleaved per repeat, in
-    chunks of `chunk` captions (the dataset's batch): parse + rules for each structure ("pos", the default, and
-    "dep", spaCy's parser), parse + rules with the heap not frozen, the "pos" parse alone, and spaCy's `nlp.pipe`
-    alone on NumpyBlasOps, on thinc's blis NumpyOps, and with spaCy's stock attribute ruler and embeddings. No parse
-    is cached across captions, so a repeated caption is parsed again."""
-    dep = replace(config, parse="dep")
-    runs: dict[str, tuple[Callable[[list[str]], object], bool]] = {
-        "captions_per_s_per_core": (lambda c: generate_negatives_many(c, config), True),
-        "dep_captions_per_s_per_core": (lambda c: generate_negatives_many(c, dep), True),
-        "not_frozen_captions_per_s_per_core": (lambda c: generate_negatives_many(c, config), False),
-        "parse_only_captions_per_s_per_core": (lambda c: parse_captions(c, batch_size=chunk), True),
-        "spacy_pipe_blas_ops_per_s_per_core": (lambda c: list(load_nlp().pipe(c, batch_size=chunk)), True),
-        "spacy_pipe_blis_ops_per_s_per_core": (lambda c: list(blis.pipe(c, batch_size=chunk)), True),
-        "spacy_pipe_stock_per_s_per_core": (lambda c: list(stock.pipe(c, batch_size=chunk)), True),
+RUNS = (
+    "captions_per_s_per_core",
+    "dep_captions_per_s_per_core",
+    "parse_only_captions_per_s_per_core",
+    "spacy_pipe_blas_ops_per_s_per_core",
+    "spacy_pipe_blis_ops_per_s_per_core",
+    "spacy_pipe_stock_per_s_per_core",
+)
+
+
+def _worker(run: str, captions_file: str, chunk: int) -> None:
+    """One worker process: for each caption set, a first pass (the memos and caches warm, as a worker's are after
+    its first shards) and then the timed pass, in chunks of `chunk` captions; prints CPU seconds per set as JSON."""
+    sets = json.loads(Path(captions_file).read_text())
+    measure = _runner(run, chunk)
+    seconds: dict[str, float] = {}
+    for name, captions in sets.items():
+        for timed in (False, True):
+            start = time.process_time()
+            for i in range(0, len(captions), chunk):
+                measure(captions[i : i + chunk])
+            if timed:
+                seconds[name] = time.process_time() - start
+    print(json.dumps(seconds))
+
+
+def speed(sets: dict[str, list[str]], repeats: int, chunk: int) -> dict[str, dict]:
+    """Median CPU seconds of a worker process (per core, whatever else the machine runs), each configuration in a
+    fresh process of its own with only its pipeline loaded, interleaved per repeat, in chunks of `chunk` captions
+    (the dataset's batch): parse + rules for each structure ("pos", the default, and "dep", spaCy's parser), the
+    "pos" parse alone, and spaCy's `nlp.pipe` (parser included) on NumpyBlasOps, on thinc's blis NumpyOps, and with
+    spaCy's stock attribute ruler and embeddings. No parse is cached across captions, so a repeated caption is
+    parsed again."""
+    times: dict[str, dict[str, list[float]]] = {name: {run: [] for run in RUNS} for name in sets}
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "captions.json"
+        path.write_text(json.dumps(sets))
+        for _ in range(repeats):
+            for run in RUNS:
+                command = [sys.executable, "-m", "benchmarks.negatives", "--worker", run, "--captions", str(path)]
+                done = subprocess.run([*command, "--chunk", str(chunk)], capture_output=True, text=True, check=True)
+                for name, seconds in json.loads(done.stdout.strip().splitlines()[-1]).items():
+                    times[name][run].append(seconds)
+    return {
+        name: {
+            "captions": len(sets[name]),
+            "distinct": len(set(sets[name])),
+            "chunk": chunk,
+            **{run: round(len(sets[name]) / median(v), 1) for run, v in runs.items()},
+        }
+        for name, runs in times.items()
     }
-    times: dict[str, list[float]] = {k: [] for k in runs}
-    for _ in range(repeats):
-        for name, (run, frozen) in runs.items():
-            times[name].append(_cpu_seconds(run, captions, chunk, frozen))
-    found = {k: round(len(captions) / median(v), 1) for k, v in times.items()}
-    return {"captions": len(captions), "distinct": len(set(captions)), "chunk": chunk, **found}
 
 
 def _examples(captions: Sequence[EvalCaption], config: NegativesConfig, k: int = 12) -> list[str]:
@@ -181,14 +221,14 @@ def _table(quality: dict, speeds: dict) -> list[str]:
         )
     lines += [
         "",
-        "| captions | n | distinct | batch | captions/s per core (parse + rules) | with parse=dep | heap not "
-        "frozen | parse alone | spaCy pipe, NumpyBlasOps | spaCy pipe, blis NumpyOps | spaCy pipe, stock ruler + "
-        "embeddings | pipe speedup |",
-        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+        "| captions | n | distinct | batch | captions/s per core (parse + rules) | with parse=dep | parse alone | "
+        "spaCy pipe, NumpyBlasOps | spaCy pipe, blis NumpyOps | spaCy pipe, stock ruler + embeddings | pipe "
+        "speedup |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     lines += [
         f"| {k} | {v['captions']} | {v['distinct']} | {v['chunk']} | {v['captions_per_s_per_core']} | "
-        f"{v['dep_captions_per_s_per_core']} | {v['not_frozen_captions_per_s_per_core']} | "
+        f"{v['dep_captions_per_s_per_core']} | "
         f"{v['parse_only_captions_per_s_per_core']} | {v['spacy_pipe_blas_ops_per_s_per_core']} | "
         f"{v['spacy_pipe_blis_ops_per_s_per_core']} | {v['spacy_pipe_stock_per_s_per_core']} | "
         f"{v['spacy_pipe_blas_ops_per_s_per_core'] / v['spacy_pipe_stock_per_s_per_core']:.2f}x |"
@@ -202,11 +242,14 @@ def main() -> None:
     parser.add_argument("--generated", type=int, default=10000, help="size of the generated caption file")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--chunk", type=int, default=RetrievalNegativesConfig().batch_size, help="captions per call")
+    parser.add_argument("--worker", choices=RUNS, help=argparse.SUPPRESS)  # one measuring process (see `speed`)
+    parser.add_argument("--captions", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.worker:
+        _worker(args.worker, args.captions, args.chunk)
+        return
     held_out = load_eval()
     config = NegativesConfig()
-    blis, stock = _blis_pipeline(), _stock_pipeline()
-    frozen = prepare_rules(config.open_vocabulary)  # what the dataset does once per worker, not per caption
     quality = {
         "open vocabulary (WordNet), parse=pos": evaluate(held_out, config),
         "open vocabulary (WordNet), parse=dep": evaluate(held_out, replace(config, parse="dep")),
@@ -216,16 +259,12 @@ def main() -> None:
     met = {k: (open_q[k] == 0 if k == "synonym_negatives" else open_q[k] >= goal) for k, goal in GOALS.items()}
     texts = [c.text for c in held_out]
     distinct = list(dict.fromkeys(generated_captions(args.generated, seed=0)))  # the per-core figure: no repeats
-    speeds = {
-        "held_out": speed(texts * 10, args.repeats, config, blis, stock, args.chunk),
-        "generated": speed(distinct, args.repeats, config, blis, stock, args.chunk),
-    }
+    speeds = speed({"held_out": texts * 10, "generated": distinct}, args.repeats, args.chunk)
     met["captions_per_s_per_core_2000"] = speeds["generated"]["captions_per_s_per_core"] >= SPEED_GOAL
     result = {
         "load_average_1min": round(os.getloadavg()[0], 2),  # this machine's load while it ran (2 cores, shared)
         "command": f"python -m benchmarks.negatives --generated {args.generated} --repeats {args.repeats} "
         f"--chunk {args.chunk}",
-        "objects_frozen": frozen,
         "held_out": {"file": "benchmarks/data/negatives_eval_captions.txt", **quality},
         "goals_met": met,
         "speed": speeds,
@@ -238,7 +277,6 @@ def main() -> None:
         "",
         "Goals met: " + ", ".join(f"{k} {'yes' if v else 'NO'}" for k, v in met.items()),
         f"Load average while it ran: {result['load_average_1min']} on {os.cpu_count()} cores (CPU time per process).",
-        f"Objects frozen by prepare_rules: {frozen} (gc.freeze after loading spaCy, the vocabulary and WordNet).",
     ]
     write_result("negatives", result, "\n".join(lines))
     print("\n".join(lines))

@@ -28,20 +28,3 @@ def test_an_emptied_memo_gives_the_same_negatives() -> None:
     load_vocabulary()._memo.clear()
     assert generate_negatives_many(CAPTIONS, config) == warm
     assert any(warm)
-
-
-def test_prepare_rules_freezes_the_loaded_models() -> None:
-    """The loaded pipeline, vocabulary and WordNet move to the collector's permanent generation (what the dataset's
-    workers do once); without the freeze the count would be 0."""
-    import gc
-
-    from pipelines.negatives import prepare_rules
-
-    gc.unfreeze()
-    prepare_rules.cache_clear()
-    try:
-        frozen = prepare_rules(True)
-        assert frozen == gc.get_freeze_count() > 100_000
-    finally:
-        gc.unfreeze()
-        prepare_rules.cache_clear()

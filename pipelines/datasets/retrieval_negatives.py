@@ -19,7 +19,6 @@ from pipelines.negatives import (
     Negative,
     NegativesConfig,
     generate_negatives_many,
-    prepare_rules,
 )
 from pipelines.parallel import batched
 from pipelines.schema import Failed, InputSample, Outcome, Rejected, Written
@@ -74,7 +73,6 @@ class RetrievalNegatives(Dataset):
         c = self.config
         rules = NegativesConfig(n=c.n, kinds=c.kinds, seed=c.seed, open_vocabulary=c.open_vocabulary, parse=c.parse)
         decode_config = DecodeConfig(c.max_pixels, 8, True, max_side=c.max_side)
-        prepare_rules(c.open_vocabulary)
         for batch in batched((decode_sample(s, decode_config) for s in samples), c.batch_size):
             decoded = [d for d in batch if isinstance(d, Decoded)]
             negatives = iter(generate_negatives_many([d.caption for d in decoded], rules))

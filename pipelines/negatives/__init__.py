@@ -11,7 +11,6 @@ from pipelines.negatives.core import (
     attribute_words,
     generate_negatives,
     generate_negatives_many,
-    prepare_rules,
     stable_seed,
 )
 from pipelines.negatives.generate import KINDS, Kind
@@ -31,6 +30,5 @@ __all__ = [
     "attribute_words",
     "generate_negatives",
     "generate_negatives_many",
-    "prepare_rules",
     "stable_seed",
 ]

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import functools
-import gc
 import hashlib
 import random
 from collections.abc import Iterable, Sequence
@@ -196,24 +194,6 @@ def negatives_for(parsed: ParsedCaption, config: NegativesConfig, vocab: Vocabul
                     chosen.append(to_negative(parsed.text, candidate, text))
                     break
     return chosen
-
-
-@functools.cache
-def prepare_rules(open_vocabulary: bool = True) -> int:
-    """Load what the rules read, once per process (spaCy's pipeline, the vocabulary, and WordNet when
-    `open_vocabulary`), then collect and freeze the heap (`gc.freeze`): the loaded models are long-lived objects that
-    every full collection would otherwise walk again while the rules allocate. Freezing after a collection keeps no
-    garbage. Returns the number of objects frozen (benchmarks/negatives.py measures the rules with and without)."""
-    from pipelines.negatives.open_vocab import open_attribute
-    from pipelines.nlp import load_nlp
-
-    load_nlp()
-    load_vocabulary()
-    if open_vocabulary:
-        open_attribute("red", "adj")  # loads WordNet and its indices
-    gc.collect()
-    gc.freeze()
-    return gc.get_freeze_count()
 
 
 def generate_negatives(caption: str, config: NegativesConfig) -> list[Negative]:
