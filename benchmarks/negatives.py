@@ -25,7 +25,7 @@ from pipelines.negatives import Negative, NegativesConfig, generate_negatives_ma
 from pipelines.negatives.open_vocab import open_attribute
 from pipelines.negatives.parse import parse_captions
 from pipelines.nlp import DISABLED, MODEL_NAMES, _fast_pos, load_nlp
-from pipelines.nlp_blas import use_blas_ops
+from pipelines.nlp_blas import fast_layer_norms, use_blas_ops
 from pipelines.nlp_embed import fold_embeddings
 
 GOALS = {"replace_att": 0.90, "swap_att": 0.60, "synonym_negatives": 0, "keeps_category": 0.95}
@@ -116,7 +116,7 @@ def _spacy_pipeline(build: Callable[[Any], Any]) -> Any:
 
 def _blis_pipeline() -> Any:
     """The same pipeline as `load_nlp`, its layers left on thinc's NumpyOps (blis sgemm): the before of the ops."""
-    return _spacy_pipeline(lambda nlp: _fast_pos(fold_embeddings(nlp)))
+    return _spacy_pipeline(lambda nlp: _fast_pos(fold_embeddings(fast_layer_norms(nlp))))
 
 
 def _stock_pipeline() -> Any:

@@ -17,12 +17,13 @@ TAG_POS = "shardsmith_tag_pos"
 def load_nlp() -> Any:
     """spaCy's English small pipeline with NER, lemmatizer and sentence splitter excluded (captions need tags and
     parses), its attribute ruler compiled to numpy rules over a batch (see `_fast_pos`), its layers
-    on `NumpyBlasOps` (pipelines/nlp_blas.py) and its hash embeddings folded into the layer after them
+    on `NumpyBlasOps` with its layer norms computing the centred input once (pipelines/nlp_blas.py) and its hash
+    embeddings folded into the layer after them
     (pipelines/nlp_embed.py)."""
-    from pipelines.nlp_blas import use_blas_ops
+    from pipelines.nlp_blas import fast_layer_norms, use_blas_ops
     from pipelines.nlp_embed import fold_embeddings
 
-    return _fast_pos(fold_embeddings(use_blas_ops(stock_nlp())))
+    return _fast_pos(fold_embeddings(fast_layer_norms(use_blas_ops(stock_nlp()))))
 
 
 def stock_nlp() -> Any:

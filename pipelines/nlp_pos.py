@@ -106,6 +106,38 @@ def _matches(
     return np.flatnonzero(hit) + index
 
 
+class _OneTokenRules:
+    """A run of consecutive one-token rules as one table over the tokens' attribute ids: per combination of the ids
+    of the attributes the run reads, the value each set attribute ends with after the run's rules in order (later
+    winning), and whether any rule set it. One indexing per batch instead of one match per rule."""
+
+    def __init__(self, rules: Sequence[Rule], lookups: dict[str, _Lookup]) -> None:
+        self.keys = tuple(k for k in _KEYS if any(key == k for r in rules for key, _, _ in r.tests[0]))
+        sizes = [len(lookups[k].known) + 1 for k in self.keys]
+        self.strides = [int(np.prod(sizes[i + 1 :], dtype=np.int64)) for i in range(len(sizes))]
+        grid = dict(zip(self.keys, (a.reshape(-1) for a in np.indices(sizes)), strict=True)) if sizes else {}
+        cells = int(np.prod(sizes, dtype=np.int64))
+        self.value = {key: np.zeros(cells, dtype="uint64") for key in _SET}
+        self.is_set = {key: np.zeros(cells, dtype=bool) for key in _SET}
+        for rule in rules:
+            hit = np.ones(cells, dtype=bool)
+            for key, values, negated in rule.tests[0]:
+                found = lookups[key].table(values)[grid[key]]
+                hit &= ~found if negated else found
+            for key, value in rule.sets:
+                self.value[key][hit] = value
+                self.is_set[key][hit] = True
+
+    def apply(self, ids: dict[str, np.ndarray], values: dict[str, np.ndarray]) -> None:
+        n = len(values["POS"])
+        cell = np.zeros(n, dtype=np.intp)
+        for key, stride in zip(self.keys, self.strides, strict=True):
+            cell += ids[key] * stride
+        for key in _SET:
+            chosen = self.is_set[key][cell]
+            values[key][chosen] = self.value[key][cell[chosen]]
+
+
 class PosRules:
     """A pipeline component that sets POS (and TAG) as the attribute ruler would, on a batch at a time: the
     ruler's tag map and its exceptions as numpy masks, later rules winning (tests/test_nlp_fast_pos.py)."""
@@ -114,7 +146,18 @@ class PosRules:
         self.rules = tuple(rules)
         self.batch_size = batch_size
         self._lookups = _lookups(self.rules)
-        self._tables = [_tables(rule, self._lookups) for rule in self.rules]
+        # in the rules' order: runs of one-token rules as one table each, longer rules matched one by one
+        self._steps: list[_OneTokenRules | tuple[Rule, Any]] = []
+        run: list[Rule] = []
+        for rule in (*self.rules, None):
+            if rule is not None and len(rule.tests) == 1:
+                run.append(rule)
+                continue
+            if run:
+                self._steps.append(_OneTokenRules(run, self._lookups))
+                run = []
+            if rule is not None:
+                self._steps.append((rule, _tables(rule, self._lookups)))
 
     def __call__(self, doc: Any) -> Any:
         self._apply([doc])
@@ -134,7 +177,11 @@ class PosRules:
         ids = {key: self._lookups[key].ids(column) for key, column in zip(_KEYS, table[:, :4].T, strict=True)}
         values = {"TAG": table[:, 0].copy(), "POS": table[:, 4].copy()}
         doc_of = np.repeat(np.arange(len(docs)), [len(a) for a in arrays])
-        for rule, tables in zip(self.rules, self._tables, strict=True):
+        for step in self._steps:
+            if isinstance(step, _OneTokenRules):
+                step.apply(ids, values)
+                continue
+            rule, tables = step
             at = _matches(rule, tables, ids, doc_of)
             for key, value in rule.sets:
                 values[key][at] = value

@@ -45,3 +45,22 @@ def test_every_layer_of_the_pipeline_uses_blas_ops() -> None:
     layers = [node for _, pipe in nlp.pipeline if hasattr(pipe, "model") for node in pipe.model.walk()]
     assert len(layers) > 10
     assert {type(node.ops) for node in layers} == {NumpyBlasOps}
+
+
+def test_inference_layer_norm_is_thincs_bit_for_bit() -> None:
+    import numpy as np
+    from thinc.api import LayerNorm
+
+    from pipelines.nlp_blas import _layernorm
+
+    rng = np.random.RandomState(0)
+    x = (rng.randn(640, 96) * 3 + 1).astype("float32")
+    model = LayerNorm(96)
+    model.initialize(X=x)
+    model.set_param("G", rng.rand(96).astype("float32"))
+    model.set_param("b", rng.rand(96).astype("float32"))
+    expected = model.predict(x)
+    got, _ = _layernorm(model, x.copy(), False)
+    assert got.dtype == expected.dtype and np.array_equal(got, expected)
+    model.set_param("b", model.get_param("b") + 1e-3)  # the comparison sees a changed parameter
+    assert not np.array_equal(_layernorm(model, x.copy(), False)[0], expected)
