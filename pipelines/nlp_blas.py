@@ -16,10 +16,10 @@ def _controller() -> ThreadpoolController:
 
 
 class NumpyBlasOps(NumpyOps):
-    """NumpyOps with `gemm` done by `numpy.matmul` (OpenBLAS in numpy's wheel) on one thread: on this machine's CPUs
-    blis's sgemm runs at about a third of OpenBLAS's speed and spaCy's tok2vec is almost all gemm
-    (benchmarks/negatives.py). One thread, because a worker owns one core; more threads only spin against the
-    other workers. Every other op is thinc's own."""
+    """NumpyOps with `gemm` done by `numpy.matmul` (OpenBLAS in numpy's wheel) on one thread: spaCy's tok2vec is
+    mostly gemm, and benchmarks/negatives.py measures the whole pipe on these ops against thinc's blis ones. One
+    thread, because a worker owns one core; more threads only spin against the other workers. Every other op is
+    thinc's own."""
 
     name = "numpy_blas"
 
