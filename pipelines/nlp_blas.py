@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -33,13 +34,18 @@ class NumpyBlasOps(NumpyOps):
         return out
 
 
+def _layers(nlp: Any) -> Iterator[Any]:
+    """Every layer of every trained component of `nlp`."""
+    for _, component in nlp.pipeline:
+        model = getattr(component, "model", None)
+        yield from model.walk() if model is not None and hasattr(model, "walk") else ()
+
+
 def use_blas_ops(nlp: Any) -> Any:
     """Every layer of every trained component of `nlp` put on `NumpyBlasOps` (the weights stay as they are)."""
     ops = NumpyBlasOps()
-    for _, component in nlp.pipeline:
-        model = getattr(component, "model", None)
-        for node in model.walk() if model is not None and hasattr(model, "walk") else ():
-            node.ops = ops
+    for node in _layers(nlp):
+        node.ops = ops
     return nlp
 
 
@@ -59,9 +65,7 @@ def _layernorm(model: Any, X: Any, is_train: bool) -> Any:
 
 def fast_layer_norms(nlp: Any) -> Any:
     """Every LayerNorm of every trained component of `nlp` run by `_layernorm` (inference only)."""
-    for _, component in nlp.pipeline:
-        model = getattr(component, "model", None)
-        for node in model.walk() if model is not None and hasattr(model, "walk") else ():
-            if node.name == "layernorm":
-                node._func = _layernorm
+    for node in _layers(nlp):
+        if node.name == "layernorm":
+            node._func = _layernorm
     return nlp
