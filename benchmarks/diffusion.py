@@ -135,14 +135,28 @@ def train_chain(args: argparse.Namespace, out: Path, train_data: str, test: str)
                "eval_guidance": [args.guidance]}  # fmt: skip
         models["cfg"] = train("cfg", TrainSpec("unet_cfg_distill", data, str(out / "cfg"), cfg, str(teacher)), seconds)
     if "steps" in chosen:
-        teacher_dir = str(models["cfg"])
-        for n in args.stages:  # run_stages' loop, one train() per stage for the seconds
-            cfg = {**student, "lr": args.steps_lr or args.student_lr, "target_steps": n, "guidance": args.guidance,
-                   "guidance_range": args.guidance_range}  # fmt: skip
-            spec = TrainSpec("unet_step_distill", data, str(out / "steps" / f"steps-{n}"), cfg, teacher_dir)
-            models[f"steps_{n}"] = train(f"steps_{n}", spec, seconds)
-            teacher_dir = str(models[f"steps_{n}"])
+        for states in args.steps_states:  # one chain per source of x_t, each from the CFG student
+            teacher_dir = str(models["cfg"])
+            for n in args.stages:  # run_stages' loop, one train() per stage for the seconds
+                cfg = {**student, "lr": args.steps_lr or args.student_lr, "target_steps": n, "guidance": args.guidance,
+                       "guidance_range": args.guidance_range, "states": states,
+                       "trajectories": args.trajectories}  # fmt: skip
+                key = stage_key(args, states, n)
+                spec = TrainSpec(
+                    "unet_step_distill", data, str(out / "steps" / states / f"steps-{n}"), cfg, teacher_dir
+                )
+                models[key] = train(key, spec, seconds)
+                teacher_dir = str(models[key])
     return models | {"classifier": clf}, seconds
+
+
+def stage_key(args: argparse.Namespace, states: str, n: int) -> str:
+    """The step chain's models: ``steps_N`` for the first ``--steps-states``, ``steps_<states>_N`` for the others."""
+    return f"steps_{n}" if states == args.steps_states[0] else f"steps_{states}_{n}"
+
+
+def stage_label(args: argparse.Namespace, states: str, k: int) -> str:
+    return f"step-distilled, {k} steps" if states == args.steps_states[0] else f"step-distilled ({states}), {k} steps"
 
 
 LOGGED = ("step", "lr", "samples_per_s")  # metrics.jsonl's bookkeeping, not loss terms
@@ -215,7 +229,8 @@ def samplings(args: argparse.Namespace, models: dict[str, Path]) -> dict[str, Sa
     }
     if f"steps_{n}" in models:  # the CFG student at each stage's steps: the step chain's start at the same cost
         runs |= {f"CFG-distilled, {k} steps": Sampling("cfg", k, w) for k in args.stages}
-    runs |= {f"step-distilled, {k} steps": Sampling(f"steps_{k}", k, w) for k in args.stages}
+    for states in args.steps_states:
+        runs |= {stage_label(args, states, k): Sampling(stage_key(args, states, k), k, w) for k in args.stages}
     return {name: s for name, s in runs.items() if s.model in models}
 
 
@@ -279,6 +294,16 @@ def comparisons(args: argparse.Namespace, runs: dict[str, Any]) -> list[dict[str
     pairs = [
         (f"step-distilled, {n} steps", f"teacher, {n} steps CFG"),
         *((f"step-distilled, {k} steps", f"CFG-distilled, {k} steps") for k in args.stages),
+        *(
+            (stage_label(args, states, k), f"CFG-distilled, {k} steps")
+            for states in args.steps_states[1:]
+            for k in args.stages
+        ),
+        *(
+            (f"step-distilled, {k} steps", stage_label(args, states, k))
+            for states in args.steps_states[1:]
+            for k in args.stages
+        ),
         (f"pruned KD, {top} steps CFG", f"pruned no KD, {top} steps CFG"),
         (f"pruned KD (normalised features), {top} steps CFG", f"pruned no KD, {top} steps CFG"),
         (f"CFG-distilled, {top} steps", f"teacher, {top} steps conditional"),
@@ -349,6 +374,15 @@ def parse() -> argparse.Namespace:
     p.add_argument("--student-lr", type=float, default=3e-4)
     p.add_argument("--student-ema", type=float, default=0.0, help="every student's EMA decay (the saved weights)")
     p.add_argument("--stages", type=int, nargs="+", default=[16, 8, 4])
+    p.add_argument(
+        "--steps-states",
+        nargs="+",
+        default=["mix", "data"],
+        choices=("data", "trajectories", "mix"),
+        help="one step chain per value (unet_step_distill's states); the first is the chain compared with "
+        "the teacher, the others are compared with it",
+    )
+    p.add_argument("--trajectories", type=int, default=256, help="teacher paths in each stage's pool")
     p.add_argument("--guidance", type=float, default=4.0)
     p.add_argument("--cond-dim", type=int, default=64)
     p.add_argument("--prompts", type=int, default=36)
@@ -375,7 +409,8 @@ def main() -> None:
     train_data, test = make_data(args, out)
     models, seconds = train_chain(args, out, train_data, test)
     runs = sample_all(args, models)
-    stage_names = [k for k in ("cfg", *(f"steps_{n}" for n in args.stages)) if k in models]
+    chains = (stage_key(args, states, n) for states in args.steps_states for n in args.stages)
+    stage_names = [k for k in ("cfg", *chains) if k in models]
     students = [k for k in (*PRUNED, *stage_names) if k in models]
     result = {
         "setup": f"shapes {args.train_n} train / {args.test_n} held-out test scenes (max {args.max_objects} object), "
@@ -384,7 +419,8 @@ def main() -> None:
         f"every student "
         f"{args.student_steps} steps x batch {args.student_batch} at lr {args.student_lr}, EMA {args.student_ema}, seed 0 "
         f"(the CFG student {args.cfg_steps or args.student_steps} steps at lr {args.cfg_lr or args.student_lr}, "
-        f"the step stages at lr {args.steps_lr or args.student_lr}); "
+        f"the step stages at lr {args.steps_lr or args.student_lr}, x_t from {args.steps_states} "
+        f"({args.trajectories} teacher paths per stage where trajectories are used)); "
         f"guided students trained on w in {args.guidance_range}; stages "
         f"{args.stages}, w = {args.guidance}; training {sum(v['seconds'] for v in seconds.values()):.0f} s "
         f"({sum(bool(v.get('reused')) for v in seconds.values())} of {len(seconds)} models reused from an earlier "

@@ -4,9 +4,17 @@ from __future__ import annotations
 
 import pytest
 import torch
+from diffusers import DDIMScheduler
 
 from pipelines.training.run import TrainSpec, resolve, run
-from pipelines.training.unet_distill import ChainSampling, chain_sampling, encode_text, fixed_noise, sample_model
+from pipelines.training.unet_distill import (
+    ChainSampling,
+    chain_sampling,
+    encode_text,
+    fixed_noise,
+    path_captions,
+    sample_model,
+)
 from tests.distill_fixtures import TRAIN, losses_on_a_fixed_batch, shapes_corpus, teacher_dir
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -101,3 +109,34 @@ def test_guidance_then_step_distillation_gives_few_steps_of_one_evaluation(chain
     pipe = _pipeline(stage.path)
     assert pipe.unet.config.time_cond_proj_dim == 16 and _unet_calls(pipe, 2, 5.0) == [1, 1]
     assert stage.card()["parents"]["teacher"]["trainer"] == "unet_cfg_distill"
+
+
+def test_the_cfg_path_pool_is_the_teachers_guided_ddim_sampling(chain, tmp_path):
+    """states=trajectories: each pool path is diffusers' trailing DDIM with two-evaluation CFG at the path's w from the
+    pool's noise, and each stored target is the teacher's CFG output at that state; the loss then ignores the images."""
+    spec = TrainSpec("unet_cfg_distill", (str(chain["data"]),), str(tmp_path / "p"),
+                     {**CFG, "states": "trajectories", "trajectories": 3}, str(chain["teacher"]))  # fmt: skip
+    trainer = resolve(spec).trainer
+    model = trainer.build()
+    task = trainer.task(model)
+    pool = task._pool(torch.device("cpu"))
+    assert pool.x_t.shape[:2] == (3, 4) and pool.t.tolist() == [999, 749, 499, 249]
+    assert ((pool.w >= 2.0) & (pool.w <= 14.0)).all() and len(set(pool.w.tolist())) == 3
+    pipe = trainer.pipe
+    text, uncond = encode_text(pipe, path_captions(task.shards, 3, 0), torch.device("cpu"))
+    scheduler = DDIMScheduler.from_config(pipe.scheduler.config, timestep_spacing="trailing")
+    scheduler.set_timesteps(4)
+    x = pool.x_t[:, 0]
+    for k, s in enumerate(scheduler.timesteps.tolist()):
+        assert torch.allclose(pool.x_t[:, k], x, atol=1e-3)
+        both = pipe.unet(torch.cat([x, x]), torch.full((6,), s), encoder_hidden_states=torch.cat([uncond, text])).sample
+        out_u, out_c = both.chunk(2)
+        out = out_u + pool.w.view(-1, 1, 1, 1) * (out_c - out_u)
+        assert torch.allclose(pool.target[:, k], out, atol=1e-3)
+        x = scheduler.step(out, s, x).prev_sample
+    batch = next(task.batches(0))
+    losses = []
+    for pixels in (batch["pixels"], batch["pixels"].flip(0).roll(3, dims=-1)):
+        torch.manual_seed(1)
+        losses.append(float(task.loss(model, {**batch, "pixels": pixels})["loss"].detach()))
+    assert losses[0] == losses[1]

@@ -7,7 +7,8 @@ import torch
 from diffusers import DDIMScheduler
 from safetensors.torch import load_file
 
-from models.diffusion.distill import two_step_target
+from models.diffusion.distill import coefs, eps_from_x0, two_step_target, v_from
+from models.diffusion.sampling import cfg_denoiser
 from pipelines.training.run import TrainSpec, resolve, run
 from pipelines.training.unet_distill import (
     ChainSampling,
@@ -15,6 +16,7 @@ from pipelines.training.unet_distill import (
     encode_text,
     fixed_noise,
     load_teacher,
+    path_captions,
     sample_model,
 )
 from tests.distill_fixtures import TRAIN, losses_on_a_fixed_batch, shapes_corpus, teacher_dir
@@ -139,3 +141,58 @@ def test_a_killed_stage_resumes_and_ends_where_an_unkilled_one_ends(chain, stude
     assert a.keys() == b.keys() and all(torch.allclose(a[k], b[k], atol=1e-6) for k in a)
     teacher = load_file(str(chain["teacher"] / "model" / "unet" / "diffusion_pytorch_model.safetensors"))
     assert any(not torch.allclose(a[k], teacher[k]) for k in a)  # it trained: the student left its initialisation
+
+
+def _task(chain, tmp_path, **config):
+    spec = TrainSpec("unet_step_distill", (str(chain["data"]),), str(tmp_path / "t"), {**STAGE, **config},
+                     str(chain["teacher"]))  # fmt: skip
+    trainer = resolve(spec).trainer
+    torch.manual_seed(0)
+    model = trainer.build()
+    return trainer, trainer.task(model)
+
+
+def test_the_trajectory_pool_holds_the_teachers_own_ddim_path_and_its_targets(chain, tmp_path):
+    """Each pool path is diffusers' 4-step trailing DDIM of the teacher (two-evaluation CFG at w = 4) from the pool's
+    noise: the state at the student's second grid point is where two of those steps land, and one 2-step DDIM step
+    (v-prediction) on the stored target from each state lands at the next state."""
+    trainer, task = _task(chain, tmp_path, states="trajectories", trajectories=3)
+    pool = task._pool(torch.device("cpu"))
+    assert pool.x_t.shape[:2] == (3, 2) and pool.t.tolist() == [999, 499] and pool.w.tolist() == [4.0] * 3
+    pipe = trainer.pipe
+    captions = path_captions(task.shards, 3, 0)
+    text, uncond = encode_text(pipe, captions, torch.device("cpu"))
+    assert torch.equal(text, pool.text)
+    teacher = cfg_denoiser(pipe.unet, text, uncond, 4.0)
+    fine = DDIMScheduler.from_config(pipe.scheduler.config, timestep_spacing="trailing")
+    fine.set_timesteps(4)
+    noise = torch.randn(pool.x_t[:, 0].shape, generator=torch.Generator().manual_seed(20_000))
+    assert torch.equal(pool.x_t[:, 0], noise)
+    x = noise
+    for s in fine.timesteps[:2].tolist():
+        x = fine.step(teacher(x, torch.full((3,), s)), s, x).prev_sample
+    assert torch.allclose(pool.x_t[:, 1], x, atol=1e-5)
+    coarse = DDIMScheduler.from_config(fine.config, prediction_type="v_prediction")
+    coarse.set_timesteps(2)
+    c = coefs(pipe.scheduler.alphas_cumprod, torch.full((3,), 999))
+    v = v_from(pool.target[:, 0], eps_from_x0(pool.x_t[:, 0], pool.target[:, 0], c), c)
+    assert torch.allclose(coarse.step(v, 999, pool.x_t[:, 0]).prev_sample, pool.x_t[:, 1], atol=1e-4)
+
+
+@pytest.mark.parametrize(("states", "depends_on_pixels"), [("data", True), ("trajectories", False), ("mix", True)])
+def test_states_decides_where_x_t_comes_from(chain, tmp_path, states, depends_on_pixels):
+    """With the same draws, the loss changes with the batch's images only when some of x_t comes from the data; the
+    trajectory-only loss is the same on any images, and it is not the data loss."""
+    trainer, task = _task(chain, tmp_path, states=states, trajectories=4)
+    batch = next(task.batches(0))
+    other = {**batch, "pixels": batch["pixels"].flip(0).roll(3, dims=-1)}
+
+    def loss(b):
+        torch.manual_seed(1)
+        return float(task.loss(task.model, b)["loss"].detach())
+
+    assert (loss(batch) != loss(other)) == depends_on_pixels
+    _, data_task = _task(chain, tmp_path / "d", states="data")
+    torch.manual_seed(1)
+    data_loss = float(data_task.loss(data_task.model, batch)["loss"].detach())
+    assert (loss(batch) != data_loss) == (states != "data")

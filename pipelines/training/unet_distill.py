@@ -9,9 +9,10 @@ import models.compat  # noqa: F401  (torchvision's ops before diffusers imports 
 import io
 import itertools
 import json
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 import torch
@@ -27,6 +28,12 @@ if TYPE_CHECKING:  # the pipeline class imports transformers' image processors: 
     from diffusers import StableDiffusionPipeline
 
 CHAIN_FILE = "shardsmith_sampling.json"  # next to model_index.json; diffusers ignores it
+POOL_CHUNK = 64  # teacher paths sampled at once when a path pool is built
+# where a distilling student's inputs x_t come from: the training images noised (the papers'), the teacher's own
+# sampling paths from noise (the states the student meets when it samples), or half of each batch from each
+States = Literal["data", "trajectories", "mix"]
+# (denoise, x at t, t) -> (the student's regression target at that state, the path's next state)
+Advance = Callable[[Denoiser, torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor]]
 
 
 @dataclass(frozen=True)
@@ -282,3 +289,74 @@ def sheet(rows: list[tuple[str, torch.Tensor]], captions: list[str], path: Path,
 
 def model_device(model: torch.nn.Module) -> torch.device:
     return next(model.parameters()).device
+
+
+def pool_share(states: States, batch: int) -> int:
+    """How many of a batch's ``batch`` inputs come from the path pool under ``states``."""
+    return {"data": 0, "trajectories": batch, "mix": batch // 2}[states]
+
+
+@dataclass(frozen=True)
+class PathPool:
+    """Teacher sampling paths: for path p and grid step k, the state ``x_t[p, k]`` at ``t[k]`` and the student's
+    regression target there; each path's prompt embedding and guidance weight. Kept on the CPU."""
+
+    x_t: torch.Tensor  # (P, K, C, H, W)
+    target: torch.Tensor  # (P, K, C, H, W)
+    text: torch.Tensor  # (P, L, D)
+    w: torch.Tensor  # (P,)
+    t: torch.Tensor  # (K,) long
+
+    def draw(self, n: int, device: torch.device) -> tuple[torch.Tensor, ...]:
+        """``n`` (path, step) pairs from torch's global generator: x_t, t, text, w, target, on ``device``."""
+        paths, k = torch.randint(len(self.w), (n,)), torch.randint(len(self.t), (n,))
+        picked = (self.x_t[paths, k], self.t[k], self.text[paths], self.w[paths], self.target[paths, k])
+        return tuple(x.to(device) for x in picked)
+
+
+def path_captions(shards: ShardSet, n: int, seed: int) -> list[str]:
+    """``n`` captions of the training shards, shuffled by ``seed`` (the prompts of a path pool)."""
+    config = LoaderConfig(n, seed, resampled=True, shuffle=1000, required=("txt",), split_by_node=False)
+    loader = BatchLoader(shards, config, lambda s: s["txt"].decode("utf-8").strip(), list)
+    return next(iter(loader))
+
+
+def path_weights(n: int, guided: bool, guidance_range: tuple[float, float], fixed: float, seed: int) -> torch.Tensor:
+    """Each path's guidance weight: U[``guidance_range``] (seeded) for a guided teacher, else ``fixed``."""
+    if not guided:
+        return torch.full((n,), float(fixed))
+    low, high = guidance_range
+    return low + (high - low) * torch.rand(n, generator=torch.Generator().manual_seed(30_000 + seed))
+
+
+@torch.no_grad()
+def sample_paths(
+    pipe: StableDiffusionPipeline,
+    teacher: ChainSampling,
+    captions: list[str],
+    w: torch.Tensor,
+    grid: torch.Tensor,
+    advance: Advance,
+    seed: int,
+    device: torch.device,
+) -> PathPool:
+    """Sample the teacher (as ``denoiser_for`` does, at each path's w) from fresh seeded noise along ``grid``: at each
+    grid point ``advance`` gives the target to store and the next state. No gradients; the pool goes to the CPU."""
+    g = torch.Generator().manual_seed(20_000 + seed)
+    size, channels = int(pipe.unet.config.sample_size), int(pipe.unet.config.in_channels)
+    states, targets, texts = [], [], []
+    for start in range(0, len(captions), POOL_CHUNK):
+        chunk, cw = captions[start : start + POOL_CHUNK], w[start : start + POOL_CHUNK].to(device)
+        text, uncond = encode_text(pipe, chunk, device)
+        denoise = denoiser_for(pipe.unet, teacher, text, uncond, cw)
+        x = torch.randn(len(chunk), channels, size, size, generator=g).to(device, pipe.unet.dtype)
+        xs, ys = [], []
+        for t in grid.tolist():
+            y, x_next = advance(denoise, x, torch.full((len(chunk),), t, dtype=torch.long, device=device))
+            xs.append(x.cpu())
+            ys.append(y.cpu())
+            x = x_next
+        states.append(torch.stack(xs, 1))
+        targets.append(torch.stack(ys, 1))
+        texts.append(text.cpu())
+    return PathPool(torch.cat(states), torch.cat(targets), torch.cat(texts), w.cpu(), grid.cpu())

@@ -15,12 +15,16 @@ import torch
 from diffusers import UNet2DConditionModel
 from pydantic import model_validator
 
-from models.diffusion.distill import cfg_target, coefs, guided_student, q_sample, x0_from
+from models.diffusion.distill import Denoiser, cfg_target, coefs, ddim_step, guided_student, q_sample, x0_from
+from models.diffusion.sampling import schedule
 from pipelines.loaders import ShardSet
 from pipelines.training.base import Trainer, TrainerConfig
 from pipelines.training.registry import register
 from pipelines.training.unet_distill import (
+    Advance,
     ChainSampling,
+    PathPool,
+    States,
     chain_sampling,
     encode_text,
     eval_captions,
@@ -30,23 +34,33 @@ from pipelines.training.unet_distill import (
     load_teacher,
     model_device,
     mse,
+    path_captions,
+    path_weights,
     pipe_on,
+    pool_share,
     sample_model,
+    sample_paths,
     save_student,
     sheet,
     student_forward,
+    student_scheduler,
     train_batches,
     uniform_w,
 )
 
 if TYPE_CHECKING:
-    from diffusers import StableDiffusionPipeline
+    from diffusers import DDIMScheduler, StableDiffusionPipeline
 
 
 class CfgDistillConfig(TrainerConfig):
     """w ~ U[``guidance_range``] per sample (Meng et al.: [2, 14]); the student's ``time_cond_proj_dim`` is
     ``cond_dim`` (diffusers' LCM script: 256). The final metrics and sheet sample ``sample_steps`` DDIM steps at each
-    w of ``eval_guidance``. Compose with ``unet_step_distill --teacher THIS`` for few steps of one evaluation each."""
+    w of ``eval_guidance``. Compose with ``unet_step_distill --teacher THIS`` for few steps of one evaluation each.
+
+    ``states``: where x_t comes from, as in ``unet_step_distill``: ``data`` (training images noised to any t, Meng et
+    al.), ``trajectories`` (the teacher's own CFG sampling paths from noise at ``sample_steps`` trailing DDIM steps,
+    ``trajectories`` of them on the data's captions, each at a w from ``guidance_range``; the states a guided sampler
+    meets, which over-guided images make unlike noised data) or ``mix`` (half of each batch from each)."""
 
     steps: int = 300
     batch_size: int = 16
@@ -57,6 +71,8 @@ class CfgDistillConfig(TrainerConfig):
     sample_steps: int = 32
     eval_guidance: tuple[float, ...] = (3.0, 7.5)
     eval_prompts: int = 8
+    states: States = "data"
+    trajectories: int = 256
 
     @model_validator(mode="after")
     def _valid(self) -> CfgDistillConfig:
@@ -78,6 +94,23 @@ class CfgDistillTask:
     shards: ShardSet
     config: CfgDistillConfig
 
+    def __post_init__(self) -> None:
+        self.pool: PathPool | None = None
+
+    def _pool(self, device: torch.device) -> PathPool:
+        """The teacher's CFG paths, built on first use from the seed alone (a resumed run rebuilds the same pool)."""
+        if self.pool is None:
+            c, pipe = self.config, pipe_on(self.pipe, device)
+            captions = path_captions(self.shards, c.trajectories, c.seed)
+            w = path_weights(len(captions), True, c.guidance_range, 1.0, c.seed)
+            sched = student_scheduler(pipe, pipe.scheduler.config.prediction_type)
+            grid = torch.tensor([t for t, _ in schedule(sched, c.sample_steps)])
+            advance = one_teacher_step(sched, c.sample_steps, device)
+            self.pool = sample_paths(
+                pipe, ChainSampling(None, guided=False), captions, w, grid, advance, c.seed, device
+            )
+        return self.pool
+
     def batches(self, start_batch: int) -> Iterator[Any]:
         c = self.config
         return train_batches(
@@ -92,18 +125,43 @@ class CfgDistillTask:
 
     def loss(self, model: torch.nn.Module, batch: dict[str, Any]) -> dict[str, torch.Tensor]:
         pixels = batch["pixels"]
-        pipe, device, n = pipe_on(self.pipe, pixels.device), pixels.device, len(pixels)
-        x0 = latents_of(pipe, pixels)
-        text, uncond = encode_text(pipe, batch["captions"], device)
-        t = torch.randint(int(pipe.scheduler.config.num_train_timesteps), (n,), device=device)
+        pipe, device = pipe_on(self.pipe, pixels.device), pixels.device
+        n_pool = pool_share(self.config.states, len(pixels))
+        parts = []
+        if n_pool < len(pixels):
+            parts.append(self._from_data(pipe, pixels[n_pool:], batch["captions"][n_pool:]))
+        if n_pool:
+            parts.append(self._pool(device).draw(n_pool, device))
+        x_t, t, text, w, target = (torch.cat(p) for p in zip(*parts, strict=True))
         c = coefs(pipe.scheduler.alphas_cumprod.to(device), t)
-        x_t = q_sample(x0, torch.randn_like(x0), c)
-        w = uniform_w(n, *self.config.guidance_range, device)
-        target = self._target(x_t, t, text, uncond, w).float()
         out = student_forward(model, self.config.cond_dim, x_t, t, text, w).float()
-        prediction = pipe.scheduler.config.prediction_type
+        prediction, target = pipe.scheduler.config.prediction_type, target.float()
         x0_mse = (x0_from(x_t, out, c, prediction) - x0_from(x_t, target, c, prediction)).pow(2).mean()
         return {"loss": (out - target).pow(2).mean(), "x0_mse": x0_mse.detach()}
+
+    def _from_data(self, pipe: StableDiffusionPipeline, pixels: torch.Tensor, captions: list[str]):
+        """Meng et al.: images noised to t uniform over all timesteps, w ~ U[range], the teacher's CFG output there."""
+        device, n = pixels.device, len(pixels)
+        x0 = latents_of(pipe, pixels)
+        text, uncond = encode_text(pipe, captions, device)
+        t = torch.randint(int(pipe.scheduler.config.num_train_timesteps), (n,), device=device)
+        x_t = q_sample(x0, torch.randn_like(x0), coefs(pipe.scheduler.alphas_cumprod.to(device), t))
+        w = uniform_w(n, *self.config.guidance_range, device)
+        return x_t, t, text, w, self._target(x_t, t, text, uncond, w)
+
+
+def one_teacher_step(scheduler: DDIMScheduler, steps: int, device: torch.device) -> Advance:
+    """A path of the teacher's CFG sampling: the CFG output at each grid point is the target, one DDIM step the next
+    state (to t - T/N, as the samplers step)."""
+    jump = int(scheduler.config.num_train_timesteps) // steps
+    ac, final = scheduler.alphas_cumprod.to(device), float(scheduler.final_alpha_cumprod)
+    prediction = scheduler.config.prediction_type
+
+    def advance(denoise: Denoiser, x: torch.Tensor, t: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        out = denoise(x, t)
+        return out, ddim_step(x, out, t, t - jump, ac, prediction, final)
+
+    return advance
 
 
 @register

@@ -16,14 +16,26 @@ import torch
 from diffusers import UNet2DConditionModel
 from pydantic import model_validator
 
-from models.diffusion.distill import coefs, q_sample, truncated_snr_loss, two_step_target, x0_from
+from models.diffusion.distill import (
+    Denoiser,
+    coefs,
+    eps_from_x0,
+    q_sample,
+    truncated_snr_loss,
+    two_step_target,
+    v_from,
+    x0_from,
+)
 from models.diffusion.sampling import schedule
 from pipelines.loaders import ShardSet
 from pipelines.training.base import Trainer, TrainerConfig
 from pipelines.training.card import ModelDir
 from pipelines.training.registry import register
 from pipelines.training.unet_distill import (
+    Advance,
     ChainSampling,
+    PathPool,
+    States,
     chain_sampling,
     denoiser_for,
     encode_text,
@@ -34,8 +46,12 @@ from pipelines.training.unet_distill import (
     load_teacher,
     model_device,
     mse,
+    path_captions,
+    path_weights,
     pipe_on,
+    pool_share,
     sample_model,
+    sample_paths,
     save_student,
     sheet,
     student_forward,
@@ -55,7 +71,12 @@ class StepDistillConfig(TrainerConfig):
     this trainer once per stage with the previous stage as ``--teacher``). ``guidance``: with a two-evaluation teacher,
     the CFG scale the student distils (baked into its weights: it samples with one conditional evaluation); with a
     guided teacher (``unet_cfg_distill``), w is drawn from ``guidance_range`` per sample and stays the student's input,
-    and ``guidance`` is only the scale of the final metrics and the sample sheet."""
+    and ``guidance`` is only the scale of the final metrics and the sample sheet.
+
+    ``states``: where the student's inputs x_t come from. ``data``: the training images noised to t (Salimans & Ho);
+    ``trajectories``: the teacher's own DDIM paths from noise on the student's grid (``trajectories`` of them, on the
+    data's captions, drawn once when training starts), the states the student meets when it samples; ``mix``: half of
+    each batch from each. The target is the same in all three: where two teacher DDIM steps from x_t land."""
 
     steps: int = 300
     batch_size: int = 16
@@ -65,6 +86,8 @@ class StepDistillConfig(TrainerConfig):
     guidance: float = 4.0  # t2i_teacher's sampling default
     guidance_range: tuple[float, float] = (2.0, 14.0)
     eval_prompts: int = 8
+    states: States = "data"
+    trajectories: int = 256
 
     @model_validator(mode="after")
     def _valid(self) -> StepDistillConfig:
@@ -95,9 +118,21 @@ def check_teacher(teacher: ChainSampling, config: StepDistillConfig) -> None:
         )
 
 
+def two_teacher_steps(total: int, n: int, ac: torch.Tensor, prediction: str, final: float) -> Advance:
+    """A path on the student's N-step grid: at t two teacher DDIM steps (t -> t - T/2N -> t - T/N, `two_step_target`),
+    whose x0 target is stored and whose end is the next state, as the student's sampler will step."""
+
+    def advance(denoise: Denoiser, x: torch.Tensor, t: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        target = two_step_target(denoise, x, t, t - total // (2 * n), t - total // n, ac, prediction, final)
+        return target.x0, target.x_end
+
+    return advance
+
+
 @dataclass
 class StepDistillTask:
-    """Per batch: t on the student's trailing grid, x_t from the data, the target from two teacher DDIM steps."""
+    """Per batch: t on the student's trailing grid, x_t from the data (noised) and/or from the teacher's own sampling
+    paths (``states``), the target from two teacher DDIM steps."""
 
     model: UNet2DConditionModel
     pipe: StableDiffusionPipeline
@@ -110,6 +145,20 @@ class StepDistillTask:
         self.grid = torch.tensor([t for t, _ in schedule(student_scheduler(self.pipe, PREDICTION), n)])
         self.total = int(self.pipe.scheduler.config.num_train_timesteps)
         self.cond_dim = self.model.config.time_cond_proj_dim
+        self.pool: PathPool | None = None
+
+    def _pool(self, device: torch.device) -> PathPool:
+        """Built on first use (on the batches' device) from the seed alone, so a resumed run rebuilds the same pool."""
+        if self.pool is None:
+            c, pipe = self.config, pipe_on(self.pipe, device)
+            captions = path_captions(self.shards, c.trajectories, c.seed)
+            fixed = 1.0 if self.teacher.baked_guidance is not None else c.guidance
+            w = path_weights(len(captions), self.teacher.guided, c.guidance_range, fixed, c.seed)
+            ac, sched = pipe.scheduler.alphas_cumprod.to(device), pipe.scheduler
+            advance = two_teacher_steps(self.total, len(self.grid), ac, sched.config.prediction_type,
+                                        float(sched.final_alpha_cumprod))  # fmt: skip
+            self.pool = sample_paths(pipe, self.teacher, captions, w, self.grid, advance, c.seed, device)
+        return self.pool
 
     def batches(self, start_batch: int) -> Iterator[Any]:
         c = self.config
@@ -124,21 +173,38 @@ class StepDistillTask:
 
     def loss(self, model: torch.nn.Module, batch: dict[str, Any]) -> dict[str, torch.Tensor]:
         pixels = batch["pixels"]
-        pipe, device, n = pipe_on(self.pipe, pixels.device), pixels.device, len(pixels)
-        x0 = latents_of(pipe, pixels)
-        text, uncond = encode_text(pipe, batch["captions"], device)
-        t = self.grid[torch.randint(len(self.grid), (n,))].to(device)
+        pipe, device = pipe_on(self.pipe, pixels.device), pixels.device
         ac = pipe.scheduler.alphas_cumprod.to(device)
+        states = self.config.states
+        n_pool = pool_share(states, len(pixels))
+        parts = []
+        if n_pool < len(pixels):
+            parts.append(self._from_data(pipe, pixels[n_pool:], batch["captions"][n_pool:], ac))
+        if n_pool:
+            parts.append(self._pool(device).draw(n_pool, device))
+        x_t, t, text, w, x0_target = (torch.cat(p) for p in zip(*parts, strict=True))
         c = coefs(ac, t)
-        x_t = q_sample(x0, torch.randn_like(x0), c)
+        out = student_forward(model, self.cond_dim, x_t, t, text, w)
+        loss = truncated_snr_loss(x0_from(x_t, out, c, PREDICTION).float(), x0_target.float(), c)
+        with torch.no_grad():
+            v_target = v_from(x0_target, eps_from_x0(x_t, x0_target, c), c)
+        return {"loss": loss, "v_mse": (out.float() - v_target.float()).pow(2).mean().detach()}
+
+    def _from_data(
+        self, pipe: StableDiffusionPipeline, pixels: torch.Tensor, captions: list[str], ac: torch.Tensor
+    ) -> tuple[torch.Tensor, ...]:
+        """Salimans & Ho: images noised to t on the student's grid; the target from two teacher steps from there."""
+        device, n = pixels.device, len(pixels)
+        x0 = latents_of(pipe, pixels)
+        text, uncond = encode_text(pipe, captions, device)
+        t = self.grid[torch.randint(len(self.grid), (n,))].to(device)
+        x_t = q_sample(x0, torch.randn_like(x0), coefs(ac, t))
         w = self._w(n, device)
         teacher = denoiser_for(pipe.unet, self.teacher, text, uncond, w)
         t_mid, t_end = t - self.total // (2 * self.config.target_steps), t - self.total // self.config.target_steps
         final = float(pipe.scheduler.final_alpha_cumprod)
         target = two_step_target(teacher, x_t, t, t_mid, t_end, ac, pipe.scheduler.config.prediction_type, final)
-        out = student_forward(model, self.cond_dim, x_t, t, text, w)
-        loss = truncated_snr_loss(x0_from(x_t, out, c, PREDICTION).float(), target.x0.float(), c)
-        return {"loss": loss, "v_mse": (out.float() - target.v.float()).pow(2).mean().detach()}
+        return x_t, t, text, w, target.x0
 
 
 @register
