@@ -377,7 +377,7 @@ def parse() -> argparse.Namespace:
     p.add_argument(
         "--steps-states",
         nargs="+",
-        default=["mix", "data"],
+        default=["data"],
         choices=("data", "trajectories", "mix"),
         help="one step chain per value (unet_step_distill's states); the first is the chain compared with "
         "the teacher, the others are compared with it",
