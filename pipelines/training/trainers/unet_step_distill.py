@@ -152,13 +152,19 @@ class StepDistillTask:
         if self.pool is None:
             c, pipe = self.config, pipe_on(self.pipe, device)
             captions = path_captions(self.shards, c.trajectories, c.seed)
-            fixed = 1.0 if self.teacher.baked_guidance is not None else c.guidance
-            w = path_weights(len(captions), self.teacher.guided, c.guidance_range, fixed, c.seed)
-            ac, sched = pipe.scheduler.alphas_cumprod.to(device), pipe.scheduler
-            advance = two_teacher_steps(self.total, len(self.grid), ac, sched.config.prediction_type,
-                                        float(sched.final_alpha_cumprod))  # fmt: skip
+            w = path_weights(len(captions), self.teacher.guided, c.guidance_range, self._fixed_w(), c.seed)
+            advance = self._advance(pipe, pipe.scheduler.alphas_cumprod.to(device))
             self.pool = sample_paths(pipe, self.teacher, captions, w, self.grid, advance, c.seed, device)
         return self.pool
+
+    def _advance(self, pipe: StableDiffusionPipeline, ac: torch.Tensor) -> Advance:
+        sched = pipe.scheduler
+        return two_teacher_steps(self.total, self.config.target_steps, ac, sched.config.prediction_type,
+                                 float(sched.final_alpha_cumprod))  # fmt: skip
+
+    def _fixed_w(self) -> float:
+        """An unguided teacher's w: 1 for a baked student (its output is already guided), else ``guidance``."""
+        return 1.0 if self.teacher.baked_guidance is not None else self.config.guidance
 
     def batches(self, start_batch: int) -> Iterator[Any]:
         c = self.config
@@ -169,7 +175,7 @@ class StepDistillTask:
     def _w(self, n: int, device: torch.device) -> torch.Tensor:
         if self.teacher.guided:
             return uniform_w(n, *self.config.guidance_range, device)
-        return torch.full((n,), 1.0 if self.teacher.baked_guidance is not None else self.config.guidance, device=device)
+        return torch.full((n,), self._fixed_w(), device=device)
 
     def loss(self, model: torch.nn.Module, batch: dict[str, Any]) -> dict[str, torch.Tensor]:
         pixels = batch["pixels"]
@@ -200,11 +206,8 @@ class StepDistillTask:
         t = self.grid[torch.randint(len(self.grid), (n,))].to(device)
         x_t = q_sample(x0, torch.randn_like(x0), coefs(ac, t))
         w = self._w(n, device)
-        teacher = denoiser_for(pipe.unet, self.teacher, text, uncond, w)
-        t_mid, t_end = t - self.total // (2 * self.config.target_steps), t - self.total // self.config.target_steps
-        final = float(pipe.scheduler.final_alpha_cumprod)
-        target = two_step_target(teacher, x_t, t, t_mid, t_end, ac, pipe.scheduler.config.prediction_type, final)
-        return x_t, t, text, w, target.x0
+        x0_target, _ = self._advance(pipe, ac)(denoiser_for(pipe.unet, self.teacher, text, uncond, w), x_t, t)
+        return x_t, t, text, w, x0_target
 
 
 @register
