@@ -10,7 +10,7 @@ import torch
 
 from benchmarks.diffusion import comparisons, loss_terms, parts, samplings
 
-ARGS = argparse.Namespace(only=None, stages=[16, 8, 4], guidance=4.0)
+ARGS = argparse.Namespace(only=None, stages=[16, 8, 4], guidance=4.0, steps_states=["data"])
 TEACHER = {"teacher": Path("t"), "classifier": Path("c")}
 PRUNING = {"pruned_kd": Path("a"), "pruned_no_kd": Path("b"), "pruned_kd_norm": Path("n")}
 STEPS = {"cfg": Path("g"), "steps_16": Path("s16"), "steps_8": Path("s8"), "steps_4": Path("s4")}
@@ -52,6 +52,21 @@ def test_comparisons_pair_each_student_with_its_baselines_and_skip_the_parts_not
     pruning = comparisons(ARGS, _runs(list(samplings(ARGS, TEACHER | PRUNING))))
     assert [r["model"] for r in pruning] == ["pruned KD, 32 steps CFG", "pruned KD (normalised features), 32 steps CFG"]
     assert {r["naive"] for r in pruning} == {"pruned no KD, 32 steps CFG"}
+
+
+def test_a_second_steps_states_chain_is_sampled_and_compared_with_the_first_and_with_the_cfg_student():
+    args = argparse.Namespace(**{**vars(ARGS), "steps_states": ["data", "mix"]})
+    mix = {f"steps_mix_{k}": Path(f"m{k}") for k in (16, 8, 4)}
+    chain = samplings(args, TEACHER | STEPS | mix)
+    assert (
+        chain["step-distilled (mix), 4 steps"].model == "steps_mix_4"
+        and chain["step-distilled, 4 steps"].model == "steps_4"
+    )
+    pairs = [(r["model"], r["naive"]) for r in comparisons(args, _runs(list(chain)))]
+    for k in (16, 8, 4):
+        assert (f"step-distilled (mix), {k} steps", f"CFG-distilled, {k} steps") in pairs
+        assert (f"step-distilled, {k} steps", f"step-distilled (mix), {k} steps") in pairs
+    assert ("step-distilled (mix), 4 steps", "teacher, 4 steps CFG") not in pairs  # only the first chain faces it
 
 
 def test_loss_terms_average_the_first_and_last_quarter_of_the_training_rows():
