@@ -52,7 +52,7 @@ class FlakyModel(Ingest):
 
 
 class SlowConfig(IngestConfig):
-    seconds_per_sample: float = 0.1
+    seconds_per_sample: float = 0.3
 
 
 @register
@@ -231,7 +231,7 @@ def test_two_builds_of_one_shard_at_once_leave_one_valid_shard(sample_source, tm
         deadline = time.monotonic() + 120
         while not all(Path(f"{go}.{i}").exists() for i in range(2)) and time.monotonic() < deadline:
             time.sleep(0.05)
-        go.touch()  # both start the same shard together; each takes ~1 s, so they overlap
+        go.touch()  # both start the same shard together; each takes ~3 s, so they overlap
         outputs = [p.communicate(timeout=120) for p in procs]
     finally:
         for p in procs:
