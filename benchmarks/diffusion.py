@@ -1,14 +1,16 @@
 """The text-to-image chain side by side, one run: teacher, pruned students, guidance- and step-distilled students.
 
 python -m benchmarks.diffusion [--teacher-steps 3000] [--student-steps 600] [--student-ema 0.98] [--stages 16 8 4] [--out DIR]
-    [--cfg-steps N] [--cfg-lr LR] [--steps-lr LR]
+    [--cfg-steps N] [--cfg-lr LR] [--steps-lr LR] [--steps-states data ...] [--baked]
     [--only pruning | cfg | steps ...] [--kd-weights 1 1 1] [--kd-norm-weights 1 1 0.1] [--guidance-range 2 6]
 
 Renders a shapes train split and a held-out test split (other seed, the test stream), trains through the same
 ``run(TrainSpec(...))`` as ``shardsmith train``: a ``shapes_classifier`` (the fidelity judge, itself scored on held-out
 renders), a ``t2i_teacher``, ``unet_prune`` BK-SDM-Base with KD (BK-SDM's unnormalised loss at ``--kd-weights``, and
 ``kd_feature_norm`` at ``--kd-norm-weights``) and the same student without KD (``kd=false``), ``unet_cfg_distill`` from
-the teacher and ``unet_step_distill`` 32 -> 16 -> 8 -> 4 from the guided student (both on w in ``--guidance-range``),
+the teacher and ``unet_step_distill`` 32 -> 16 -> 8 -> 4 from the guided student (both on w in ``--guidance-range``;
+with ``--baked`` also the chain from the teacher itself, its CFG at w baked into the first stage, as the
+``unet_step_distilled_*`` assets train it),
 every student with the same seed, steps, batch, learning rate and EMA (the CFG student's own with ``--cfg-steps`` /
 ``--cfg-lr``, the step stages' lr with ``--steps-lr``). Then, from the same noise and the fidelity prompts (every
 colour x shape once at 36), samples every model and reports: UNet evaluations, parameters and wall time per image
@@ -135,28 +137,37 @@ def train_chain(args: argparse.Namespace, out: Path, train_data: str, test: str)
                "eval_guidance": [args.guidance]}  # fmt: skip
         models["cfg"] = train("cfg", TrainSpec("unet_cfg_distill", data, str(out / "cfg"), cfg, str(teacher)), seconds)
     if "steps" in chosen:
-        for states in args.steps_states:  # one chain per source of x_t, each from the CFG student
-            teacher_dir = str(models["cfg"])
+        for chain in step_chains(args):  # one chain per source of x_t from the CFG student, and the baked one
+            teacher_dir = str(models["teacher" if chain == BAKED else "cfg"])
+            states = args.steps_states[0] if chain == BAKED else chain
             for n in args.stages:  # run_stages' loop, one train() per stage for the seconds
                 cfg = {**student, "lr": args.steps_lr or args.student_lr, "target_steps": n, "guidance": args.guidance,
                        "guidance_range": args.guidance_range, "states": states,
                        "trajectories": args.trajectories}  # fmt: skip
-                key = stage_key(args, states, n)
-                spec = TrainSpec(
-                    "unet_step_distill", data, str(out / "steps" / states / f"steps-{n}"), cfg, teacher_dir
-                )
+                key = stage_key(args, chain, n)
+                spec = TrainSpec("unet_step_distill", data, str(out / "steps" / chain / f"steps-{n}"), cfg, teacher_dir)
                 models[key] = train(key, spec, seconds)
                 teacher_dir = str(models[key])
     return models | {"classifier": clf}, seconds
 
 
-def stage_key(args: argparse.Namespace, states: str, n: int) -> str:
-    """The step chain's models: ``steps_N`` for the first ``--steps-states``, ``steps_<states>_N`` for the others."""
-    return f"steps_{n}" if states == args.steps_states[0] else f"steps_{states}_{n}"
+BAKED = "baked"  # the step chain from the teacher itself, its two-evaluation CFG at --guidance baked into stage one
 
 
-def stage_label(args: argparse.Namespace, states: str, k: int) -> str:
-    return f"step-distilled, {k} steps" if states == args.steps_states[0] else f"step-distilled ({states}), {k} steps"
+def step_chains(args: argparse.Namespace) -> list[str]:
+    """The step chains this invocation trains: one per ``--steps-states`` from the CFG student, then ``--baked``'s."""
+    return [*args.steps_states, *([BAKED] if args.baked else [])]
+
+
+def stage_key(args: argparse.Namespace, chain: str, n: int) -> str:
+    """A step chain's models: ``steps_N`` for the first ``--steps-states``, ``steps_<chain>_N`` for the others."""
+    return f"steps_{n}" if chain == args.steps_states[0] else f"steps_{chain}_{n}"
+
+
+def stage_label(args: argparse.Namespace, chain: str, k: int) -> str:
+    if chain == BAKED:
+        return f"step-distilled from the teacher (CFG baked in), {k} steps"
+    return f"step-distilled, {k} steps" if chain == args.steps_states[0] else f"step-distilled ({chain}), {k} steps"
 
 
 LOGGED = ("step", "lr", "samples_per_s")  # metrics.jsonl's bookkeeping, not loss terms
@@ -229,8 +240,10 @@ def samplings(args: argparse.Namespace, models: dict[str, Path]) -> dict[str, Sa
     }
     if f"steps_{n}" in models:  # the CFG student at each stage's steps: the step chain's start at the same cost
         runs |= {f"CFG-distilled, {k} steps": Sampling("cfg", k, w) for k in args.stages}
-    for states in args.steps_states:
-        runs |= {stage_label(args, states, k): Sampling(stage_key(args, states, k), k, w) for k in args.stages}
+    if f"steps_{BAKED}_{n}" in models:  # the teacher at each stage's steps: the baked chain's start
+        runs |= {f"teacher, {k} steps CFG": Sampling("teacher", k, w) for k in args.stages}
+    for chain in step_chains(args):
+        runs |= {stage_label(args, chain, k): Sampling(stage_key(args, chain, k), k, w) for k in args.stages}
     return {name: s for name, s in runs.items() if s.model in models}
 
 
@@ -304,6 +317,8 @@ def comparisons(args: argparse.Namespace, runs: dict[str, Any]) -> list[dict[str
             for states in args.steps_states[1:]
             for k in args.stages
         ),
+        *((stage_label(args, BAKED, k), f"teacher, {k} steps CFG") for k in args.stages),
+        *((stage_label(args, BAKED, k), f"step-distilled, {k} steps") for k in args.stages),
         (f"pruned KD, {top} steps CFG", f"pruned no KD, {top} steps CFG"),
         (f"pruned KD (normalised features), {top} steps CFG", f"pruned no KD, {top} steps CFG"),
         (f"CFG-distilled, {top} steps", f"teacher, {top} steps conditional"),
@@ -383,6 +398,9 @@ def parse() -> argparse.Namespace:
         "the teacher, the others are compared with it",
     )
     p.add_argument("--trajectories", type=int, default=256, help="teacher paths in each stage's pool")
+    p.add_argument("--baked", action="store_true", help="also a step chain from the teacher itself, its CFG at "
+                   "--guidance baked into the first stage (x_t from the first --steps-states), compared with the "
+                   "teacher at each stage's steps and with the chain from the CFG student")  # fmt: skip
     p.add_argument("--guidance", type=float, default=4.0)
     p.add_argument("--cond-dim", type=int, default=64)
     p.add_argument("--prompts", type=int, default=36)
@@ -409,7 +427,7 @@ def main() -> None:
     train_data, test = make_data(args, out)
     models, seconds = train_chain(args, out, train_data, test)
     runs = sample_all(args, models)
-    chains = (stage_key(args, states, n) for states in args.steps_states for n in args.stages)
+    chains = (stage_key(args, chain, n) for chain in step_chains(args) for n in args.stages)
     stage_names = [k for k in ("cfg", *chains) if k in models]
     students = [k for k in (*PRUNED, *stage_names) if k in models]
     result = {
@@ -420,7 +438,8 @@ def main() -> None:
         f"{args.student_steps} steps x batch {args.student_batch} at lr {args.student_lr}, EMA {args.student_ema}, seed 0 "
         f"(the CFG student {args.cfg_steps or args.student_steps} steps at lr {args.cfg_lr or args.student_lr}, "
         f"the step stages at lr {args.steps_lr or args.student_lr}, x_t from {args.steps_states} "
-        f"({args.trajectories} teacher paths per stage where trajectories are used)); "
+        f"({args.trajectories} teacher paths per stage where trajectories are used)"
+        f"{'; and a chain from the teacher, its CFG at w baked into stage one' if args.baked else ''}); "
         f"guided students trained on w in {args.guidance_range}; stages "
         f"{args.stages}, w = {args.guidance}; training {sum(v['seconds'] for v in seconds.values()):.0f} s "
         f"({sum(bool(v.get('reused')) for v in seconds.values())} of {len(seconds)} models reused from an earlier "

@@ -10,7 +10,7 @@ import torch
 
 from benchmarks.diffusion import comparisons, loss_terms, parts, samplings
 
-ARGS = argparse.Namespace(only=None, stages=[16, 8, 4], guidance=4.0, steps_states=["data"])
+ARGS = argparse.Namespace(only=None, stages=[16, 8, 4], guidance=4.0, steps_states=["data"], baked=False)
 TEACHER = {"teacher": Path("t"), "classifier": Path("c")}
 PRUNING = {"pruned_kd": Path("a"), "pruned_no_kd": Path("b"), "pruned_kd_norm": Path("n")}
 STEPS = {"cfg": Path("g"), "steps_16": Path("s16"), "steps_8": Path("s8"), "steps_4": Path("s4")}
@@ -67,6 +67,23 @@ def test_a_second_steps_states_chain_is_sampled_and_compared_with_the_first_and_
         assert (f"step-distilled (mix), {k} steps", f"CFG-distilled, {k} steps") in pairs
         assert (f"step-distilled, {k} steps", f"step-distilled (mix), {k} steps") in pairs
     assert ("step-distilled (mix), 4 steps", "teacher, 4 steps CFG") not in pairs  # only the first chain faces it
+
+
+def test_the_baked_chain_is_sampled_and_compared_with_the_teacher_at_each_stage_and_with_the_first_chain():
+    args = argparse.Namespace(**{**vars(ARGS), "baked": True})
+    baked = {f"steps_baked_{k}": Path(f"b{k}") for k in (16, 8, 4)}
+    chain = samplings(args, TEACHER | STEPS | baked)
+    label = "step-distilled from the teacher (CFG baked in), {} steps"
+    assert {chain[label.format(k)].model for k in (16, 8, 4)} == set(baked)
+    assert {(chain[f"teacher, {k} steps CFG"].model, chain[f"teacher, {k} steps CFG"].steps) for k in (16, 8)} == {
+        ("teacher", 16),
+        ("teacher", 8),
+    }
+    pairs = [(r["model"], r["naive"]) for r in comparisons(args, _runs(list(chain)))]
+    for k in (16, 8, 4):
+        assert (label.format(k), f"teacher, {k} steps CFG") in pairs
+        assert (label.format(k), f"step-distilled, {k} steps") in pairs
+    assert "teacher, 16 steps CFG" not in samplings(ARGS, TEACHER | STEPS)  # only with the baked chain
 
 
 def test_loss_terms_average_the_first_and_last_quarter_of_the_training_rows():
