@@ -1,7 +1,7 @@
 """The text-to-image chain side by side, one run: teacher, pruned students, guidance- and step-distilled students.
 
-python -m benchmarks.diffusion [--teacher-steps 3000] [--student-steps 600] [--student-ema 0.98] [--stages 16 8 4] [--out DIR]
-    [--cfg-steps N] [--cfg-lr LR] [--steps-lr LR] [--steps-states data ...] [--baked]
+python -m benchmarks.diffusion [--teacher-steps 4000] [--student-steps 200] [--student-ema 0.98] [--stages 16 8 4] [--out DIR]
+    [--cfg-steps N] [--cfg-lr LR] [--steps-lr LR] [--steps-states data ...] [--no-baked]
     [--only pruning | cfg | steps ...] [--kd-weights 1 1 1] [--kd-norm-weights 1 1 0.1] [--guidance-range 2 6]
 
 Renders a shapes train split and a held-out test split (other seed, the test stream), trains through the same
@@ -9,7 +9,7 @@ Renders a shapes train split and a held-out test split (other seed, the test str
 renders), a ``t2i_teacher``, ``unet_prune`` BK-SDM-Base with KD (BK-SDM's unnormalised loss at ``--kd-weights``, and
 ``kd_feature_norm`` at ``--kd-norm-weights``) and the same student without KD (``kd=false``), ``unet_cfg_distill`` from
 the teacher and ``unet_step_distill`` 32 -> 16 -> 8 -> 4 from the guided student (both on w in ``--guidance-range``;
-with ``--baked`` also the chain from the teacher itself, its CFG at w baked into the first stage, as the
+and, unless ``--no-baked``, the chain from the teacher itself, its CFG at w baked into the first stage, as the
 ``unet_step_distilled_*`` assets train it),
 every student with the same seed, steps, batch, learning rate and EMA (the CFG student's own with ``--cfg-steps`` /
 ``--cfg-lr``, the step stages' lr with ``--steps-lr``). Then, from the same noise and the fidelity prompts (every
@@ -371,23 +371,23 @@ def summary(result: dict[str, Any]) -> str:
 def parse() -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--out", default="demo_out/bench_diffusion")
-    p.add_argument("--train-n", type=int, default=4000)
+    p.add_argument("--train-n", type=int, default=2000)
     p.add_argument("--test-n", type=int, default=500)
     p.add_argument("--max-objects", type=int, default=1, help="objects per scene (1: what the fidelity prompts ask)")
     p.add_argument("--resolution", type=int, default=16)
     p.add_argument("--channels", type=int, nargs="+", default=[16, 32, 32], help="the teacher's block_out_channels")
-    p.add_argument("--classifier-steps", type=int, default=2000)
-    p.add_argument("--teacher-steps", type=int, default=3000)
+    p.add_argument("--classifier-steps", type=int, default=1500)
+    p.add_argument("--teacher-steps", type=int, default=4000)
     p.add_argument("--teacher-lr", type=float, default=2e-3)
     p.add_argument("--teacher-ema", type=float, default=0.0, help="the teacher's EMA decay (the saved weights)")
     p.add_argument("--batch-size", type=int, default=32, help="the teacher's")
-    p.add_argument("--student-steps", type=int, default=600, help="optimizer steps of every student trainer")
+    p.add_argument("--student-steps", type=int, default=200, help="optimizer steps of every student trainer")
     p.add_argument("--cfg-steps", type=int, help="the guidance-distilled student's steps (default: --student-steps)")
-    p.add_argument("--cfg-lr", type=float, help="the guidance-distilled student's lr (default: --student-lr)")
-    p.add_argument("--steps-lr", type=float, help="the step-distilled stages' lr (default: --student-lr)")
+    p.add_argument("--cfg-lr", type=float, default=3e-4, help="the guidance-distilled student's lr")
+    p.add_argument("--steps-lr", type=float, default=3e-5, help="the step-distilled stages' lr")
     p.add_argument("--student-batch", type=int, default=16)
-    p.add_argument("--student-lr", type=float, default=3e-4)
-    p.add_argument("--student-ema", type=float, default=0.0, help="every student's EMA decay (the saved weights)")
+    p.add_argument("--student-lr", type=float, default=1e-4)
+    p.add_argument("--student-ema", type=float, default=0.98, help="every student's EMA decay (the saved weights)")
     p.add_argument("--stages", type=int, nargs="+", default=[16, 8, 4])
     p.add_argument(
         "--steps-states",
@@ -398,7 +398,7 @@ def parse() -> argparse.Namespace:
         "the teacher, the others are compared with it",
     )
     p.add_argument("--trajectories", type=int, default=256, help="teacher paths in each stage's pool")
-    p.add_argument("--baked", action="store_true", help="also a step chain from the teacher itself, its CFG at "
+    p.add_argument("--baked", action=argparse.BooleanOptionalAction, default=True, help="also a step chain from the teacher itself, its CFG at "
                    "--guidance baked into the first stage (x_t from the first --steps-states), compared with the "
                    "teacher at each stage's steps and with the chain from the CFG student")  # fmt: skip
     p.add_argument("--guidance", type=float, default=4.0)
