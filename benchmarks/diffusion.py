@@ -368,7 +368,7 @@ def summary(result: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def parse() -> argparse.Namespace:
+def parse(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--out", default="demo_out/bench_diffusion")
     p.add_argument("--train-n", type=int, default=2000)
@@ -416,7 +416,7 @@ def parse() -> argparse.Namespace:
     p.add_argument("--only", nargs="+", choices=PARTS, help="train and compare only these parts (steps implies cfg); "
                    "results under --out")  # fmt: skip
     p.add_argument("--name", default="diffusion")
-    return p.parse_args()
+    return p.parse_args(argv)
 
 
 def main() -> None:

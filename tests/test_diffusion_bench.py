@@ -8,7 +8,8 @@ from pathlib import Path
 
 import torch
 
-from benchmarks.diffusion import comparisons, loss_terms, parts, samplings
+from benchmarks.diffusion import comparisons, loss_terms, parse, parts, samplings
+from pipelines.training.trainers.t2i_teacher import T2ITeacherConfig
 
 ARGS = argparse.Namespace(only=None, stages=[16, 8, 4], guidance=4.0, steps_states=["data"], baked=False)
 TEACHER = {"teacher": Path("t"), "classifier": Path("c")}
@@ -95,3 +96,15 @@ def test_loss_terms_average_the_first_and_last_quarter_of_the_training_rows():
     assert terms["loss"] == {"first": 15.0, "last": 90.0}  # steps 10, 20 and 80, 90, 100
     assert terms["task"] == {"first": 1.5, "last": 9.0}
     assert terms["features"] == {"first": 5.0}
+
+
+def test_the_teacher_trainers_defaults_are_the_benchmarks_recorded_teacher():
+    """`shardsmith train t2i_teacher` without keys trains the teacher the recorded run measured (its prompt fidelity)."""
+    args, teacher = parse([]), T2ITeacherConfig()
+    assert (args.teacher_steps, args.teacher_lr, args.batch_size, args.resolution) == (
+        teacher.steps,
+        teacher.lr,
+        teacher.batch_size,
+        teacher.resolution,
+    )
+    assert tuple(args.channels) == teacher.block_out_channels and args.baked
