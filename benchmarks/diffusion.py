@@ -93,7 +93,7 @@ def train(name: str, spec: TrainSpec, seconds: dict[str, Any]) -> Path:
 
 
 PARTS = ("pruning", "cfg", "steps")
-PRUNED = {"pruned_kd": {"kd": True}, "pruned_no_kd": {"kd": False},
+PRUNED = {"pruned_kd": {"kd": True, "kd_feature_norm": False}, "pruned_no_kd": {"kd": False},
           "pruned_kd_norm": {"kd": True, "kd_feature_norm": True}}  # fmt: skip
 
 

@@ -147,7 +147,12 @@ def test_pruned_student_is_bk_sdm_base_saved_as_a_diffusers_pipeline(pruned, tea
     assert pruned.card()["parents"]["teacher"]["card_sha256"] == teacher.card_sha256()
     terms = [r for r in read_metrics(pruned.metrics) if "loss" in r]
     assert all({"task", "output", "features"} <= set(r) for r in terms)
-    assert all(r["loss"] == pytest.approx(r["task"] + r["output"] + r["features"], rel=1e-4) for r in terms)
+    w = pruned.card()["config"]["kd_weights"]  # the default, (1, 1, 0.1) on normalised features
+    assert w == [1.0, 1.0, 0.1] and pruned.card()["config"]["kd_feature_norm"]
+    assert all(
+        r["loss"] == pytest.approx(w[0] * r["task"] + w[1] * r["output"] + w[2] * r["features"], rel=1e-4)
+        for r in terms
+    )
 
 
 @pytest.mark.slow
