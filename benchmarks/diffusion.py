@@ -398,9 +398,10 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
         "the teacher, the others are compared with it",
     )
     p.add_argument("--trajectories", type=int, default=256, help="teacher paths in each stage's pool")
-    p.add_argument("--baked", action=argparse.BooleanOptionalAction, default=True, help="also a step chain from the teacher itself, its CFG at "
-                   "--guidance baked into the first stage (x_t from the first --steps-states), compared with the "
-                   "teacher at each stage's steps and with the chain from the CFG student")  # fmt: skip
+    p.add_argument("--baked", action=argparse.BooleanOptionalAction, default=True,
+                   help="also a step chain from the teacher itself, its CFG at --guidance baked into the first stage "
+                   "(x_t from the first --steps-states), compared with the teacher at each stage's steps and with the "
+                   "chain from the CFG student")  # fmt: skip
     p.add_argument("--guidance", type=float, default=4.0)
     p.add_argument("--cond-dim", type=int, default=64)
     p.add_argument("--prompts", type=int, default=36)
