@@ -1,7 +1,7 @@
 """The text-to-image chain side by side, one run: teacher, pruned students, guidance- and step-distilled students.
 
 python -m benchmarks.diffusion [--teacher-steps 4000] [--student-steps 200] [--student-ema 0.98] [--stages 16 8 4] [--out DIR]
-    [--cfg-steps N] [--cfg-lr LR] [--steps-lr LR] [--steps-states data ...] [--no-baked]
+    [--cfg-steps N] [--prune-steps N] [--cfg-lr LR] [--steps-lr LR] [--steps-states data ...] [--no-baked]
     [--only pruning | cfg | steps ...] [--kd-weights 1 1 1] [--kd-norm-weights 1 1 0.1] [--guidance-range 2 6]
 
 Renders a shapes train split and a held-out test split (other seed, the test stream), trains through the same
@@ -11,8 +11,9 @@ renders), a ``t2i_teacher``, ``unet_prune`` BK-SDM-Base with KD (BK-SDM's unnorm
 the teacher and ``unet_step_distill`` 32 -> 16 -> 8 -> 4 from the guided student (both on w in ``--guidance-range``;
 and, unless ``--no-baked``, the chain from the teacher itself, its CFG at w baked into the first stage, as the
 ``unet_step_distilled_*`` assets train it),
-every student with the same seed, steps, batch, learning rate and EMA (the CFG student's own with ``--cfg-steps`` /
-``--cfg-lr``, the step stages' lr with ``--steps-lr``). Then, from the same noise and the fidelity prompts (every
+every student with the same seed, steps, batch, learning rate and EMA (the pruned students their own steps with
+``--prune-steps``, the CFG student its own with ``--cfg-steps`` / ``--cfg-lr``, the step stages their lr with
+``--steps-lr``). Then, from the same noise and the fidelity prompts (every
 colour x shape once at 36), samples every model and reports: UNet evaluations, parameters and wall time per image
 (interleaved medians); the quality comparisons against their naive baselines (MSE and the classifier's penultimate
 feature distance; the step chain against the teacher at its steps and against the CFG student at them, same evaluations); prompt fidelity (classifier colour / shape / both) beside chance. A rerun on the same ``--out``
@@ -127,7 +128,10 @@ def train_chain(args: argparse.Namespace, out: Path, train_data: str, test: str)
         for name, kd in PRUNED.items():
             weights = {"kd_weights": args.kd_norm_weights if kd.get("kd_feature_norm") else args.kd_weights}
             weights = weights if kd["kd"] else {}  # the task-only student has no KD terms
-            cfg = {**student, **image, **kd, **weights, "blocks": "bk-base", "analysis": "units", "latency_repeats": 1}
+            steps = args.prune_steps or args.student_steps
+            budget = {"steps": steps, "checkpoint_every": steps, "log_every": max(1, steps // 20)}
+            cfg = {**student, **budget, **image, **kd, **weights, "blocks": "bk-base", "analysis": "units",
+                   "latency_repeats": 1}  # fmt: skip
             models[name] = train(name, TrainSpec("unet_prune", data, str(out / name), cfg, str(teacher)), seconds)
     if "cfg" in chosen:
         steps = args.cfg_steps or args.student_steps
@@ -383,6 +387,7 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--batch-size", type=int, default=32, help="the teacher's")
     p.add_argument("--student-steps", type=int, default=200, help="optimizer steps of every student trainer")
     p.add_argument("--cfg-steps", type=int, help="the guidance-distilled student's steps (default: --student-steps)")
+    p.add_argument("--prune-steps", type=int, default=800, help="the pruned students' retraining steps")
     p.add_argument("--cfg-lr", type=float, default=3e-4, help="the guidance-distilled student's lr")
     p.add_argument("--steps-lr", type=float, default=3e-5, help="the step-distilled stages' lr")
     p.add_argument("--student-batch", type=int, default=16)
@@ -437,7 +442,8 @@ def main() -> None:
         f"teacher {args.teacher_steps} steps x batch {args.batch_size} at lr {args.teacher_lr}, EMA {args.teacher_ema}; "
         f"every student "
         f"{args.student_steps} steps x batch {args.student_batch} at lr {args.student_lr}, EMA {args.student_ema}, seed 0 "
-        f"(the CFG student {args.cfg_steps or args.student_steps} steps at lr {args.cfg_lr or args.student_lr}, "
+        f"(the pruned students {args.prune_steps or args.student_steps} steps, "
+        f"the CFG student {args.cfg_steps or args.student_steps} steps at lr {args.cfg_lr or args.student_lr}, "
         f"the step stages at lr {args.steps_lr or args.student_lr}, x_t from {args.steps_states} "
         f"({args.trajectories} teacher paths per stage where trajectories are used)"
         f"{'; and a chain from the teacher, its CFG at w baked into stage one' if args.baked else ''}); "
