@@ -14,6 +14,7 @@ from models.retrieval.clip import load_clip
 from models.training import read_metrics
 from pipelines.cli import main
 from pipelines.training.run import TrainSpec, run
+from tests.resume import killed_and_resumed, same_weights
 from tests.retrieval_corpus import retrieval_corpus
 
 FAST = {
@@ -151,28 +152,14 @@ def test_negatives_built_while_batching_are_retrieval_negatives_own_whatever_the
     assert all(expected)
 
 
-class Killed(Exception):
-    pass
-
-
 def test_a_killed_student_resumes_with_its_replay_stream_and_ends_where_an_unkilled_run_ends(corpus, tmp_path):
-    from safetensors.torch import load_file
-
     config = {**FAST, "steps": 4, "checkpoint_every": 2, "distill_weight": 0.0, "lwf_weight": 1.0}
     data = (str(corpus.negatives), str(corpus.general))
     whole = run(TrainSpec("retrieval_student", data, str(tmp_path / "whole"), config))
-    spec = TrainSpec("retrieval_student", data, str(tmp_path / "killed"), config)
-
-    def die_at_3(step: int) -> None:
-        if step == 3:
-            raise Killed
-
-    with pytest.raises(Killed):
-        run(spec, on_step=die_at_3)
-    resumed = run(spec)
+    resumed = killed_and_resumed(TrainSpec("retrieval_student", data, str(tmp_path / "killed"), config), 3)
     assert resumed.card()["resumed_from"] == 2
-    a, b = (load_file(str(d.model / "open_clip_model.safetensors")) for d in (whole, resumed))
-    assert a.keys() == b.keys() and all(torch.allclose(a[k], b[k], atol=1e-5) for k in a)
+    weights = "open_clip_model.safetensors"
+    assert same_weights(whole.model / weights, resumed.model / weights, atol=1e-5)
     assert [r["lwf"] for r in _rows(resumed)] == pytest.approx([r["lwf"] for r in _rows(whole)], rel=1e-4)
     assert (resumed.samples / "sheet.png").stat().st_size > 0
 

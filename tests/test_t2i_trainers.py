@@ -8,7 +8,6 @@ import pytest
 import torch
 from click.testing import CliRunner
 from PIL import Image
-from safetensors.torch import load_file
 
 from models.diffusion.distill import guided_student
 from models.diffusion.pruning import bk_sdm_student, param_count
@@ -20,6 +19,7 @@ from pipelines.sources.shapes import ShapesConfig, write_shapes_source
 from pipelines.training.run import TrainSpec, run
 from pipelines.training.t2i_generate import prompt_fidelity, sampling_defaults
 from tests.distill_fixtures import UNET_TINY, losses_on_a_fixed_batch
+from tests.resume import UNET_FILE, killed_and_resumed, same_weights
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -50,10 +50,6 @@ def teacher(shapes, tmp_path_factory):
 def pruned(shapes, teacher, tmp_path_factory):
     out = tmp_path_factory.mktemp("m") / "pruned"
     return run(TrainSpec("unet_prune", (str(shapes),), str(out), PRUNE, teacher=str(teacher.path)))
-
-
-class Killed(Exception):
-    pass
 
 
 def test_teacher_loss_falls_on_a_fixed_batch(shapes, tmp_path):
@@ -118,18 +114,9 @@ def test_chain_on_foreign_img2dataset_data_samples_its_sheet_from_the_datas_capt
 @pytest.mark.slow
 def test_teacher_resumes_after_a_kill_and_ends_where_an_unkilled_run_ends(shapes, teacher, tmp_path):
     spec = TrainSpec("t2i_teacher", (str(shapes),), str(tmp_path / "killed"), TINY)
-
-    def die_at_3(step: int) -> None:
-        if step == 3:
-            raise Killed
-
-    with pytest.raises(Killed):
-        run(spec, on_step=die_at_3)
-    done = run(spec)
+    done = killed_and_resumed(spec, 3)
     assert done.card()["resumed_from"] == 2
-    a = load_file(str(done.model / "unet" / "diffusion_pytorch_model.safetensors"))
-    b = load_file(str(teacher.model / "unet" / "diffusion_pytorch_model.safetensors"))
-    assert a.keys() == b.keys() and all(torch.allclose(a[k], b[k], atol=1e-6) for k in a)
+    assert same_weights(done.model / UNET_FILE, teacher.model / UNET_FILE)
 
 
 def test_pruned_student_is_bk_sdm_base_saved_as_a_diffusers_pipeline(pruned, teacher):
@@ -160,18 +147,9 @@ def test_pruned_student_resumes_after_a_kill_and_ends_where_an_unkilled_run_ends
     """Killed after step 1 and resumed; without the single-block table (it changes the card, not the training)."""
     config = {**PRUNE, "analysis": "units"}
     spec = TrainSpec("unet_prune", (str(shapes),), str(tmp_path / "killed"), config, teacher=str(teacher.path))
-
-    def die_at_1(step: int) -> None:
-        if step == 1:
-            raise Killed
-
-    with pytest.raises(Killed):
-        run(spec, on_step=die_at_1)
-    done = run(spec)
+    done = killed_and_resumed(spec, 1)
     assert done.card()["resumed_from"] == 1
-    a = load_file(str(done.model / "unet" / "diffusion_pytorch_model.safetensors"))
-    b = load_file(str(pruned.model / "unet" / "diffusion_pytorch_model.safetensors"))
-    assert a.keys() == b.keys() and all(torch.allclose(a[k], b[k], atol=1e-6) for k in a)
+    assert same_weights(done.model / UNET_FILE, pruned.model / UNET_FILE)
 
 
 def test_sensitivity_table_and_plot_cover_every_block(pruned, teacher):

@@ -18,6 +18,7 @@ from models.training.attribute_cnn import AttributeCNN
 from pipelines.cli import main
 from pipelines.sources.shapes import ShapesConfig, write_shapes_source
 from pipelines.training.run import TrainSpec, run
+from tests.resume import kill_at, same_weights
 
 TINY = {
     "steps": 6, "batch_size": 4, "width": 8, "image_size": 32, "checkpoint_every": 2, "log_every": 1,
@@ -43,24 +44,13 @@ def _weights(model_dir) -> dict[str, torch.Tensor]:
 
 
 def _same_weights(a, b) -> bool:
-    wa, wb = _weights(a), _weights(b)
-    return wa.keys() == wb.keys() and all(torch.allclose(wa[k], wb[k], atol=1e-6) for k in wa)
-
-
-class Killed(Exception):
-    pass
+    return same_weights(a / "model" / "model.safetensors", b / "model" / "model.safetensors")
 
 
 def test_a_run_interrupted_after_step_5_resumes_from_4_and_ends_where_an_unkilled_run_ends(shapes, unkilled, tmp_path):
     out = tmp_path / "killed"
     spec = TrainSpec("shapes_classifier", (str(shapes),), str(out), TINY)
-
-    def die_at_5(step: int) -> None:
-        if step == 5:
-            raise Killed
-
-    with pytest.raises(Killed):
-        run(spec, on_step=die_at_5)
+    kill_at(spec, 5)
     assert not (out / "_SUCCESS").exists() and sorted(p.name for p in (out / "checkpoints").iterdir()) == [
         "step-2",
         "step-4",

@@ -16,6 +16,7 @@ from pipelines.training.unet_distill import (
     sample_model,
 )
 from tests.distill_fixtures import TRAIN, losses_on_a_fixed_batch, shapes_corpus, teacher_dir
+from tests.resume import UNET_FILE, killed_and_resumed, same_weights
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 CFG = {**TRAIN, "cond_dim": 16, "sample_steps": 4, "eval_guidance": [5.0]}
@@ -142,10 +143,6 @@ def test_the_cfg_path_pool_is_the_teachers_guided_ddim_sampling(chain, tmp_path)
     assert losses[0] == losses[1]
 
 
-class Killed(Exception):
-    pass
-
-
 @pytest.mark.slow
 def test_a_killed_guided_student_resumes_and_ends_where_an_unkilled_one_ends(chain, tmp_path):
     """The w of each batch comes from torch's global generator: the checkpoint restores it, so the resumed run draws
@@ -153,16 +150,8 @@ def test_a_killed_guided_student_resumes_and_ends_where_an_unkilled_one_ends(cha
     from safetensors.torch import load_file
 
     spec = TrainSpec("unet_cfg_distill", (str(chain["data"]),), str(tmp_path / "k"), CFG, str(chain["teacher"]))
-
-    def die_at_3(step: int) -> None:
-        if step == 3:
-            raise Killed
-
-    with pytest.raises(Killed):
-        run(spec, on_step=die_at_3)
-    done = run(spec)
+    done = killed_and_resumed(spec, 3)
     assert done.card()["resumed_from"] == 2
-    unet = "unet/diffusion_pytorch_model.safetensors"
-    a, b = load_file(str(done.model / unet)), load_file(str(chain["guided"].model / unet))
-    assert a.keys() == b.keys() and all(torch.allclose(a[k], b[k], atol=1e-6) for k in a)
-    assert bool(a["time_embedding.cond_proj.weight"].abs().sum() > 0)  # it trained w's projection from its zero init
+    assert same_weights(done.model / UNET_FILE, chain["guided"].model / UNET_FILE)
+    cond = load_file(str(done.model / UNET_FILE))["time_embedding.cond_proj.weight"]
+    assert bool(cond.abs().sum() > 0)  # it trained w's projection from its zero init

@@ -20,6 +20,7 @@ from pipelines.training.unet_distill import (
     sample_model,
 )
 from tests.distill_fixtures import TRAIN, losses_on_a_fixed_batch, shapes_corpus, teacher_dir
+from tests.resume import UNET_FILE, killed_and_resumed, same_weights
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 STAGE = {**TRAIN, "target_steps": 2}
@@ -120,26 +121,13 @@ def test_a_stage_takes_half_its_teachers_steps(chain, student, tmp_path):
         bad.trainer.build()
 
 
-class Killed(Exception):
-    pass
-
-
 @pytest.mark.slow
 def test_a_killed_stage_resumes_and_ends_where_an_unkilled_one_ends(chain, student, tmp_path):
     spec = TrainSpec("unet_step_distill", (str(chain["data"]),), str(tmp_path / "k"), STAGE, str(chain["teacher"]))
-
-    def die_at_3(step: int) -> None:
-        if step == 3:
-            raise Killed
-
-    with pytest.raises(Killed):
-        run(spec, on_step=die_at_3)
-    done = run(spec)
+    done = killed_and_resumed(spec, 3)
     assert done.card()["resumed_from"] == 2
-    a = load_file(str(done.model / "unet" / "diffusion_pytorch_model.safetensors"))
-    b = load_file(str(student.model / "unet" / "diffusion_pytorch_model.safetensors"))
-    assert a.keys() == b.keys() and all(torch.allclose(a[k], b[k], atol=1e-6) for k in a)
-    teacher = load_file(str(chain["teacher"] / "model" / "unet" / "diffusion_pytorch_model.safetensors"))
+    assert same_weights(done.model / UNET_FILE, student.model / UNET_FILE)
+    a, teacher = load_file(str(done.model / UNET_FILE)), load_file(str(chain["teacher"] / "model" / UNET_FILE))
     assert any(not torch.allclose(a[k], teacher[k]) for k in a)  # it trained: the student left its initialisation
 
 
