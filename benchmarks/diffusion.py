@@ -93,6 +93,11 @@ def train(name: str, spec: TrainSpec, seconds: dict[str, Any]) -> Path:
     return path
 
 
+def budget(steps: int) -> dict[str, int]:
+    """A student's optimizer steps, one checkpoint at the end, about 20 logged rows."""
+    return {"steps": steps, "checkpoint_every": steps, "log_every": max(1, steps // 20)}
+
+
 PARTS = ("pruning", "cfg", "steps")
 PRUNED = {"pruned_kd": {"kd": True, "kd_feature_norm": False}, "pruned_no_kd": {"kd": False},
           "pruned_kd_norm": {"kd": True, "kd_feature_norm": True}}  # fmt: skip
@@ -119,24 +124,20 @@ def train_chain(args: argparse.Namespace, out: Path, train_data: str, test: str)
                    "block_out_channels": args.channels, "ema_decay": args.teacher_ema,
                    "checkpoint_every": args.teacher_steps}  # fmt: skip
     teacher = train("t2i_teacher", TrainSpec("t2i_teacher", data, str(out / "teacher"), teacher_cfg), seconds)
-    student = {**base, "steps": args.student_steps, "batch_size": args.student_batch, "lr": args.student_lr,
-               "ema_decay": args.student_ema, "checkpoint_every": args.student_steps,
-               "log_every": max(1, args.student_steps // 20)}  # fmt: skip
+    student = {**base, **budget(args.student_steps), "batch_size": args.student_batch, "lr": args.student_lr,
+               "ema_decay": args.student_ema}  # fmt: skip
     models = {"teacher": teacher}
     chosen = parts(args)
     if "pruning" in chosen:
+        pruning = {**student, **budget(args.prune_steps or args.student_steps), **image, "blocks": "bk-base",
+                   "analysis": "units", "latency_repeats": 1}  # fmt: skip
         for name, kd in PRUNED.items():
             weights = {"kd_weights": args.kd_norm_weights if kd.get("kd_feature_norm") else args.kd_weights}
             weights = weights if kd["kd"] else {}  # the task-only student has no KD terms
-            steps = args.prune_steps or args.student_steps
-            budget = {"steps": steps, "checkpoint_every": steps, "log_every": max(1, steps // 20)}
-            cfg = {**student, **budget, **image, **kd, **weights, "blocks": "bk-base", "analysis": "units",
-                   "latency_repeats": 1}  # fmt: skip
+            cfg = {**pruning, **kd, **weights}
             models[name] = train(name, TrainSpec("unet_prune", data, str(out / name), cfg, str(teacher)), seconds)
     if "cfg" in chosen:
-        steps = args.cfg_steps or args.student_steps
-        cfg = {**student, "steps": steps, "checkpoint_every": steps, "log_every": max(1, steps // 20),
-               "lr": args.cfg_lr or args.student_lr,
+        cfg = {**student, **budget(args.cfg_steps or args.student_steps), "lr": args.cfg_lr or args.student_lr,
                "cond_dim": args.cond_dim, "sample_steps": 2 * args.stages[0], "guidance_range": args.guidance_range,
                "eval_guidance": [args.guidance]}  # fmt: skip
         models["cfg"] = train("cfg", TrainSpec("unet_cfg_distill", data, str(out / "cfg"), cfg, str(teacher)), seconds)

@@ -15,8 +15,8 @@ DEMO_TRAINING = {"cpu_threads": 1, "batch_size": 32, "log_every": 10, "checkpoin
 # The text-to-image chain at 8 px, a demo budget: the teacher 400 steps of 32 at lr 2e-3 (UNet channels 16/32/32), the
 # students 40 steps each, their final metrics on 2 prompts (the pruned student's in 8 steps, its analysis on the units
 # only). No budget of a few minutes gets a teacher whose samples follow their colour prompts (benchmarks/diffusion.py's
-# 16 px teacher was at about twice chance after 1000 steps and follows them after 4000), so the chain's prompt_fidelity checks keep their floor and report a share under it
-# as WARN (fidelity_warn); the other checks must pass.
+# 16 px teacher was at about twice chance after 1000 steps and follows them after 4000), so the chain's prompt_fidelity
+# checks keep their floor and report a share under it as WARN (fidelity_warn); the other checks must pass.
 T2I = {"cpu_threads": 1, "log_every": 10, "checkpoint_every": 250}
 STUDENT = {**T2I, "eval_prompts": 2, "warmup_steps": 0}
 T2I_TEACHER = {**T2I, "resolution": 8, "block_out_channels": [16, 32, 32], "lr": 2e-3, "eval_samples": 32}
